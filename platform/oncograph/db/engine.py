@@ -1,0 +1,42 @@
+"""Engines, sessions and the one transaction helper. Data-access functions take a Session and never commit."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from oncograph.db.embedded import embedded_url
+from oncograph.settings import Settings, get_settings
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """The configured server, or the embedded one under ``ONCOGRAPH_HOME`` (started if needed)."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return settings.database_url
+    return embedded_url(settings.home_dir / "pg")
+
+
+@functools.lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    """One pooled engine per URL per process."""
+    return create_engine(url, pool_pre_ping=True, future=True)
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    return engine_for(database_url(settings))
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """``with transaction(factory) as s:`` commits on success, rolls back on any error."""
+    with factory() as session, session.begin():
+        yield session

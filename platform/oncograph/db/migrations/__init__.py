@@ -1,0 +1,1 @@
+"""Alembic migrations (package marker so the files ship with the wheel)."""

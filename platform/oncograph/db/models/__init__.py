@@ -1,0 +1,52 @@
+"""ORM models of the patient graph and its lineage. The schema is created only by Alembic migrations."""
+
+from oncograph.db.models.base import Base
+from oncograph.db.models.biospecimen import (
+    Aliquot,
+    Analyte,
+    DataFile,
+    FilePatient,
+    FileSample,
+    Portion,
+    Sample,
+    Slide,
+)
+from oncograph.db.models.clinical import (
+    Demographic,
+    Diagnosis,
+    Exposure,
+    FamilyHistory,
+    FollowUp,
+    PathologyDetail,
+    Patient,
+    Program,
+    Project,
+    Treatment,
+)
+from oncograph.db.models.provenance import Quarantine, Run, SourceDocument, SourceRelease
+
+__all__ = [
+    "Aliquot",
+    "Analyte",
+    "Base",
+    "DataFile",
+    "Demographic",
+    "Diagnosis",
+    "Exposure",
+    "FamilyHistory",
+    "FilePatient",
+    "FileSample",
+    "FollowUp",
+    "PathologyDetail",
+    "Patient",
+    "Portion",
+    "Program",
+    "Project",
+    "Quarantine",
+    "Run",
+    "Sample",
+    "Slide",
+    "SourceDocument",
+    "SourceRelease",
+    "Treatment",
+]

@@ -1,0 +1,38 @@
+"""The one shape every source is turned into before ingestion.
+
+Every adapter (GDC API, portal TSV/JSON, biotab, sample sheet, manifest) yields :class:`SourceRecord`s whose
+``document`` is in the GDC API's nested shape (a ``/cases`` hit with ``demographic``, ``diagnoses[].treatments``,
+``samples[].portions[].analytes[].aliquots`` ...; or a ``/files`` hit). One mapper then turns documents into graph
+rows, so the same patient arriving by API, TSV and JSON is one patient.
+
+Document conventions:
+- a key that the source did not provide is **absent**; a key the source gave as empty/null is ``None``
+  (portal placeholders such as ``'--`` or ``[Not Available]`` become ``None``). Absent keys never overwrite
+  stored values; ``None`` does.
+- ``raw`` is what the source really delivered for this entity (the API hit, the TSV rows of one case), kept in
+  ``source_document`` so no column or field is ever silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+EntityType = Literal["case", "file", "project"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One entity as delivered by one source, normalised to the GDC API document shape."""
+
+    source: str
+    """Where it came from: ``gdc_api``, ``gdc_portal_tsv``, ``gdc_portal_json``, ``gdc_biotab``, ..."""
+    entity_type: EntityType
+    entity_id: str | None
+    """The GDC id (``case_id``/``file_id``/``project_id``) when the source has it, else None."""
+    document: dict[str, Any]
+    raw: Any
+    path: str
+    """Human-readable location for error reports, e.g. ``clinical.tsv > case TCGA-05-4244``."""
+    problems: tuple[str, ...] = field(default=())
+    """Problems the parser already found (bad row width, unparsable value ...); non-empty means quarantine."""

@@ -1,0 +1,1 @@
+"""oncograph.ingest."""

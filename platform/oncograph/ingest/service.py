@@ -1,0 +1,183 @@
+"""Ingest batches of source records into the graph: map, validate, quarantine, upsert; one transaction a batch.
+
+A batch either lands whole (its documents, rows, links and quarantine entries) or not at all, so an error or
+a killed process never leaves half a batch behind, and re-running a batch is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from oncograph.db.engine import transaction
+from oncograph.db.kinds import KINDS
+from oncograph.domain import Problem, SourceRecord
+from oncograph.ingest.mapping import MappedRecord, map_record
+from oncograph.ingest.writer import KindCounts, insert_documents, insert_quarantine, upsert_kind, write_links
+
+#: The graph kind a quarantined record is counted under.
+_QUARANTINE_KIND = {"case": "patient", "file": "data_file", "project": "project"}
+
+
+@dataclass(slots=True)
+class IngestCounts:
+    """What a run (or one batch) did, per entity kind."""
+
+    kinds: dict[str, KindCounts] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    links: dict[str, dict[str, int]] = field(default_factory=dict)
+    records: int = 0
+    documents_new: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, other: IngestCounts) -> None:
+        for kind, c in other.kinds.items():
+            self.kinds.setdefault(kind, KindCounts()).add(c)
+        for kind, n in other.quarantined.items():
+            self.quarantined[kind] = self.quarantined.get(kind, 0) + n
+        for link, c in other.links.items():
+            mine = self.links.setdefault(link, {"staged": 0, "resolved": 0, "inserted": 0})
+            for k, v in c.items():
+                mine[k] += v
+        self.records += other.records
+        self.documents_new += other.documents_new
+        self.problems.extend(other.problems[: max(0, 1000 - len(self.problems))])
+
+    def entities(self) -> dict[str, dict[str, int]]:
+        """``{kind: {inserted, updated, unchanged, quarantined}}`` for every kind touched."""
+        out: dict[str, dict[str, int]] = {}
+        for kind in KINDS:
+            counts = self.kinds.get(kind.name)
+            quarantined = self.quarantined.get(kind.name, 0)
+            if counts is None and not quarantined:
+                continue
+            out[kind.name] = {**(counts or KindCounts()).as_dict(), "quarantined": quarantined}
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "documents_new": self.documents_new,
+            "entities": self.entities(),
+            "links": self.links,
+            "problems": [str(p) for p in self.problems[:50]],
+        }
+
+
+def content_hash(raw: Any) -> str:
+    return hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def batched(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:
+    it = iter(records)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def ingest_batch(
+    factory: sessionmaker[Session], records: Sequence[SourceRecord], *, release_id: int, run_id: int
+) -> IngestCounts:
+    """Ingest one batch in one transaction and return what it did."""
+    with transaction(factory) as session:
+        return write_batch(session, records, release_id=release_id, run_id=run_id)
+
+
+def write_batch(
+    session: Session, records: Sequence[SourceRecord], *, release_id: int, run_id: int
+) -> IngestCounts:
+    """Map, validate and write ``records`` inside the caller's transaction."""
+    counts = IngestCounts(records=len(records))
+    resolver = _resolve_submitters(session, records)
+    mapped = [map_record(r, case_ids_by_submitter=resolver) for r in records]
+    good = [m for m in mapped if not m.problems]
+    bad = [m for m in mapped if m.problems]
+    for m in bad:
+        kind = _QUARANTINE_KIND[m.record.entity_type]
+        counts.quarantined[kind] = counts.quarantined.get(kind, 0) + 1
+        counts.problems.extend(m.problems)
+    insert_quarantine(session, (_quarantine_entry(m) for m in bad), run_id=run_id)
+    if not good:
+        return counts
+    docs = [
+        {
+            "source": m.record.source,
+            "entity_type": m.record.entity_type,
+            "entity_id": m.entity_id,
+            "content_hash": content_hash(m.record.raw),
+            "location": m.record.path,
+            "raw": m.record.raw,
+        }
+        for m in good
+    ]
+    doc_ids, counts.documents_new = insert_documents(session, docs, release_id=release_id, run_id=run_id)
+    for m, doc_id in zip(good, doc_ids, strict=True):
+        for rows in m.rows.values():
+            for row in rows:
+                row["_doc"] = doc_id
+    for kind in KINDS:
+        rows = _merge_by_key(good, kind.name, kind.key)
+        if rows:
+            counts.kinds[kind.name] = upsert_kind(session, kind, rows, release_id=release_id)
+    for link in ("file_patient", "file_patient_by_submitter", "file_sample", "file_sample_by_submitter"):
+        link_rows = [row for m in good for row in m.links.get(link, [])]
+        if link_rows:
+            resolved, inserted = write_links(session, link, link_rows)
+            counts.links[link] = {"staged": len(link_rows), "resolved": resolved, "inserted": inserted}
+    return counts
+
+
+def _merge_by_key(mapped: Sequence[MappedRecord], kind: str, key: str) -> list[dict[str, Any]]:
+    """Rows of one kind across a batch, one per key (later records win; columns are merged)."""
+    merged: dict[Any, dict[str, Any]] = {}
+    for m in mapped:
+        for row in m.rows.get(kind, ()):
+            k = row[key]
+            if k in merged:
+                merged[k].update(row)
+            else:
+                merged[k] = dict(row)
+    return list(merged.values())
+
+
+def _resolve_submitters(session: Session, records: Sequence[SourceRecord]) -> dict[str, str]:
+    """case_id by submitter_id, for case records that arrive without their GDC UUID."""
+    wanted: set[str] = set()
+    known: dict[str, str] = {}
+    for r in records:
+        if r.entity_type != "case":
+            continue
+        sub, cid = r.document.get("submitter_id"), r.document.get("case_id")
+        if isinstance(sub, str) and cid:
+            known[sub] = str(cid).lower()
+        elif isinstance(sub, str):
+            wanted.add(sub)
+    missing = wanted - known.keys()
+    if missing:
+        rows = session.execute(
+            text(
+                "SELECT submitter_id, min(CAST(case_id AS text)) FROM patient WHERE submitter_id = ANY(:subs) "
+                "GROUP BY submitter_id HAVING count(*) = 1"
+            ),
+            {"subs": sorted(missing)},
+        )
+        known.update({str(s): str(c) for s, c in rows})
+    return known
+
+
+def _quarantine_entry(m: MappedRecord) -> dict[str, Any]:
+    return {
+        "source": m.record.source,
+        "entity_type": m.record.entity_type,
+        "entity_id": m.record.entity_id,
+        "location": m.record.path,
+        "reasons": [str(p) for p in m.problems],
+        "raw": m.record.raw,
+    }
+

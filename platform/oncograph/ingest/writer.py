@@ -1,0 +1,188 @@
+"""Bulk, idempotent writes of mapped rows: one ``INSERT ... SELECT FROM jsonb_to_recordset ... ON CONFLICT``
+per entity kind and column set, so a batch of thousands of records costs a handful of round trips.
+
+Every identifier in the generated SQL comes from the ORM models (never from input); every value travels as
+one bound JSON parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from oncograph.db.columns import PG_TYPE
+from oncograph.db.kinds import KINDS, Kind
+
+
+@dataclass(slots=True)
+class KindCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, other: KindCounts) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+    def as_dict(self) -> dict[str, int]:
+        return {"inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged}
+
+
+@dataclass(frozen=True, slots=True)
+class _LinkSpec:
+    table: str
+    file_join: str
+    other_table: str
+    other_column: str
+    stage_key: str
+    stage_type: str
+    target_column: str
+
+
+_LINKS: dict[str, _LinkSpec] = {
+    "file_patient": _LinkSpec("file_patient", "_file", "patient", "case_id", "_patient", "uuid", "patient_id"),
+    "file_patient_by_submitter": _LinkSpec(
+        "file_patient", "_file", "patient", "submitter_id", "_submitter", "text", "patient_id"
+    ),
+    "file_sample": _LinkSpec("file_sample", "_file", "sample", "sample_id", "_sample", "uuid", "sample_id"),
+    "file_sample_by_submitter": _LinkSpec(
+        "file_sample", "_file", "sample", "submitter_id", "_submitter", "text", "sample_id"
+    ),
+}
+
+
+def _json(rows: Sequence[dict[str, Any]]) -> str:
+    return orjson.dumps(rows).decode()
+
+
+def upsert_kind(session: Session, kind: Kind, rows: Sequence[dict[str, Any]], *, release_id: int) -> KindCounts:
+    """Upsert rows of one kind; rows must already be de-duplicated by key. Returns per-row outcomes."""
+    counts = KindCounts()
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(frozenset(row), []).append(row)
+    for columns, group in groups.items():
+        counts.add(_upsert_group(session, kind, columns, group, release_id=release_id))
+    keys = [row[kind.key] for row in rows]
+    session.execute(
+        text(
+            f"UPDATE {kind.name} SET last_seen_release_id = :rel "  # noqa: S608 - identifiers from models
+            f"WHERE {kind.key} = ANY(CAST(:keys AS {PG_TYPE[kind.key_type]}[])) "
+            "AND last_seen_release_id <> :rel"
+        ),
+        {"rel": release_id, "keys": keys},
+    )
+    return counts
+
+
+def _upsert_group(
+    session: Session, kind: Kind, columns: frozenset[str], rows: list[dict[str, Any]], *, release_id: int
+) -> KindCounts:
+    spec = kind.spec.columns
+    values = [c for c in spec if c in columns and c != kind.key]
+    if "key_derived" in columns:
+        values.append("key_derived")
+    parents = [p for p in kind.parents if p.stage_key in columns]
+    record_def = [f"{kind.key} {PG_TYPE[kind.key_type]}", "_doc bigint"]
+    record_def += [f"{c} {PG_TYPE[spec[c]] if c in spec else 'boolean'}" for c in values]
+    record_def += [f"{p.stage_key} {PG_TYPE[p.key_type]}" for p in parents]
+    insert_cols = [kind.key, *values, *(p.column for p in parents)]
+    select_cols = [f"s.{kind.key}", *(f"s.{c}" for c in values), *(f"p{i}.id" for i, _ in enumerate(parents))]
+    joins = " ".join(
+        f"{'' if p.required else 'LEFT '}JOIN {p.table} p{i} ON p{i}.{p.key} = s.{p.stage_key}"
+        for i, p in enumerate(parents)
+    )
+    compared = [*values, *(p.column for p in parents)]
+    if compared:
+        conflict = (
+            "DO UPDATE SET "
+            + ", ".join(f"{c} = EXCLUDED.{c}" for c in compared)
+            + ", source_document_id = EXCLUDED.source_document_id, updated_at = now() "
+            + "WHERE (" + ", ".join(f"t.{c}" for c in compared) + ", NULL::int) IS DISTINCT FROM ("
+            + ", ".join(f"EXCLUDED.{c}" for c in compared) + ", NULL::int)"
+        )
+    else:
+        conflict = "DO NOTHING"
+    sql = (
+        f"WITH s AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS s({', '.join(record_def)})), "
+        f"up AS (INSERT INTO {kind.name} AS t ({', '.join(insert_cols)}, source_document_id, "
+        "first_seen_release_id, last_seen_release_id) "
+        f"SELECT {', '.join(select_cols)}, s._doc, :rel, :rel FROM s {joins} "
+        f"ON CONFLICT ({kind.key}) {conflict} RETURNING (t.xmax = 0) AS inserted) "
+        "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up"
+    )
+    inserted, updated = session.execute(text(sql), {"rows": _json(rows), "rel": release_id}).one()
+    return KindCounts(inserted, updated, len(rows) - inserted - updated)
+
+
+def write_links(session: Session, link: str, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    """Insert file links; returns (links resolved, links newly inserted). Unresolved = len(rows) - resolved."""
+    spec = _LINKS[link]
+    sql = (
+        "WITH s AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
+        f"AS s(_file uuid, {spec.stage_key} {spec.stage_type})), "
+        "m AS (SELECT DISTINCT f.id AS fid, o.id AS oid FROM s JOIN data_file f ON f.file_id = s._file "
+        f"JOIN {spec.other_table} o ON o.{spec.other_column} = s.{spec.stage_key}), "
+        f"ins AS (INSERT INTO {spec.table} (file_id, {spec.target_column}) SELECT fid, oid FROM m "
+        "ON CONFLICT DO NOTHING RETURNING 1) "
+        "SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM ins)"
+    )
+    resolved, inserted = session.execute(text(sql), {"rows": _json(rows)}).one()
+    return int(resolved), int(inserted)
+
+
+def insert_documents(
+    session: Session, docs: Sequence[dict[str, Any]], *, release_id: int, run_id: int
+) -> tuple[list[int], int]:
+    """Append source documents (a version already stored is reused).
+
+    Returns their ids in input order and how many new versions were stored.
+
+    Each doc: ``source, entity_type, entity_id, content_hash, location, raw``.
+    """
+    if not docs:
+        return [], 0
+    payload = [{**d, "k": i} for i, d in enumerate(docs)]
+    sql = (
+        "WITH s AS (SELECT * FROM jsonb_to_recordset(CAST(:docs AS jsonb)) AS s(k int, source text, "
+        "entity_type text, entity_id text, content_hash text, location text, raw jsonb)), "
+        "ins AS (INSERT INTO source_document (source, entity_type, entity_id, content_hash, release_id, run_id, "
+        "location, raw) SELECT DISTINCT ON (source, entity_type, entity_id, content_hash) source, entity_type, "
+        "entity_id, content_hash, :rel, :run, location, raw FROM s ORDER BY source, entity_type, entity_id, "
+        "content_hash, k "
+        "ON CONFLICT (source, entity_type, entity_id, content_hash) DO NOTHING "
+        "RETURNING id, source, entity_type, entity_id, content_hash) "
+        "SELECT s.k, coalesce(ins.id, d.id), ins.id IS NOT NULL FROM s "
+        "LEFT JOIN ins USING (source, entity_type, entity_id, content_hash) "
+        "LEFT JOIN source_document d ON d.source = s.source AND d.entity_type = s.entity_type "
+        "AND d.entity_id = s.entity_id AND d.content_hash = s.content_hash ORDER BY s.k"
+    )
+    result = session.execute(text(sql), {"docs": _json(payload), "rel": release_id, "run": run_id})
+    rows = result.all()
+    return [int(doc_id) for _, doc_id, _ in rows], sum(1 for *_, new in rows if new)
+
+
+def insert_quarantine(session: Session, entries: Iterable[dict[str, Any]], *, run_id: int) -> int:
+    rows = list(entries)
+    if not rows:
+        return 0
+    session.execute(
+        text(
+            "INSERT INTO quarantine (run_id, source, entity_type, entity_id, location, reasons, raw) "
+            "SELECT :run, source, entity_type, entity_id, location, reasons, raw FROM jsonb_to_recordset("
+            "CAST(:rows AS jsonb)) AS s(source text, entity_type text, entity_id text, location text, "
+            "reasons jsonb, raw jsonb)"
+        ),
+        {"rows": _json(rows), "run": run_id},
+    )
+    return len(rows)
+
+
+def write_order() -> tuple[Kind, ...]:
+    return KINDS

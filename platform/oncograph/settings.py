@@ -1,0 +1,52 @@
+"""One typed settings tree, read from ``ONCOGRAPH_*`` environment variables, built on demand."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Nothing reads the environment at import time; call :func:`get_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="ONCOGRAPH_", env_nested_delimiter="__", extra="ignore")
+
+    home: Path = Field(
+        default=Path("~/.oncograph"),
+        description="Data directory: the embedded PostgreSQL cluster and local state live here.",
+        examples=["~/.oncograph"],
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of a PostgreSQL >= 15 server with pgvector. Unset: start the embedded "
+        "PostgreSQL under `home`.",
+        examples=["postgresql+psycopg://oncograph:secret@db:5432/oncograph"],
+    )
+    gdc_url: str = Field(
+        default="https://api.gdc.cancer.gov",
+        description="Base URL of the GDC API (or of a local GDC-compatible server).",
+        examples=["http://127.0.0.1:8765"],
+    )
+    gdc_page_size: int = Field(default=500, ge=1, le=10_000, description="Hits per GDC page request.")
+    gdc_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of one GDC HTTP request, seconds.")
+    gdc_max_attempts: int = Field(default=8, ge=1, description="Attempts per GDC request before giving up.")
+    gdc_backoff_base_s: float = Field(
+        default=0.5, ge=0, description="First retry delay; doubles each attempt, with full jitter."
+    )
+    gdc_backoff_max_s: float = Field(default=30.0, ge=0, description="Upper bound of one retry delay, seconds.")
+    ingest_batch_size: int = Field(
+        default=1000, ge=1, description="Documents per ingest transaction (one batch = one transaction)."
+    )
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

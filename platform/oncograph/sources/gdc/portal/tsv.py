@@ -1,0 +1,178 @@
+"""Tab-separated portal files: decoding, rows with their line numbers, null placeholders.
+
+Portal TSVs are not quoted, but a file re-saved by another tool may be; quoted fields are parsed with the stdlib
+:mod:`csv` module, and a line whose quoting is broken falls back to a plain split on tabs. A row whose width
+differs from the header's (a file cut mid-row) or whose quote is never closed gets a problem, so the parser
+keeps the good rows and reports the bad one.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+NULL_PLACEHOLDERS: Final = frozenset(
+    {
+        "",
+        "'--",
+        "--",
+        "[Not Available]",
+        "[Not Applicable]",
+        "[Unknown]",
+        "[Not Evaluated]",
+        "[Discrepancy]",
+    }
+)
+"""Cell values that mean "no value" in portal TSVs (v1/v2) and BCR Biotab files."""
+
+
+def clean(value: str | None) -> str | None:
+    """Return ``None`` for a null placeholder (or a missing cell), else the value as delivered."""
+    if value is None or value in NULL_PLACEHOLDERS:
+        return None
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One data row of a TSV file."""
+
+    line: int
+    """1-based line number in the file (the header is line 1)."""
+    cells: dict[str, str]
+    """Column -> cell as delivered; a short row lacks its last columns."""
+    extra: list[str] = field(default_factory=list)
+    """Cells beyond the header's width."""
+    problem: str | None = None
+
+    def raw(self) -> dict[str, Any]:
+        """The row as it was in the file, for :attr:`SourceRecord.raw`."""
+        if self.extra:
+            return {**self.cells, "_extra_fields": list(self.extra)}
+        return dict(self.cells)
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A parsed TSV file: its header and data rows."""
+
+    header: list[str]
+    """Column names, made unique (a repeated name gets a ``" [2]"`` suffix)."""
+    rows: list[Row]
+
+
+def _split(line: str) -> list[str]:
+    return line.rstrip("\r\n").split("\t")
+
+
+def split_lines(text: str) -> list[str]:
+    """Split on ``\\n`` only (keeping it), so that exotic Unicode line breaks inside a cell survive."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def first_line_columns(text: str) -> list[str]:
+    """The header columns (the first non-blank line) of a TSV text."""
+    for line in split_lines(text):
+        if line.strip():
+            return _split(line)
+    return []
+
+
+def _unique(header: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    names: list[str] = []
+    for name in header:
+        count = seen.get(name, 0) + 1
+        seen[name] = count
+        names.append(name if count == 1 else f"{name} [{count}]")
+    return names
+
+
+def _parse_quoted(lines: list[str], start: int) -> tuple[int, list[str] | None, bool]:
+    """Parse one CSV record from ``lines[start:]``: (lines consumed, cells or None, hit end of data)."""
+    consumed = 0
+
+    def feed() -> Iterator[str]:
+        nonlocal consumed
+        for index in range(start, len(lines)):
+            consumed += 1
+            yield lines[index]
+
+    reader = csv.reader(feed(), delimiter="\t", strict=True)
+    try:
+        cells = next(reader)
+    except csv.Error as exc:
+        return consumed, None, "unexpected end of data" in str(exc)
+    except StopIteration:  # pragma: no cover - start is always a non-blank line
+        return consumed, None, False
+    return consumed, cells, False
+
+
+def _physical_rows(lines: list[str], start: int, width: int) -> Iterator[tuple[int, list[str], str | None]]:
+    """Yield (line number, cells, note) for each record from ``lines[start:]``."""
+    index = start
+    while index < len(lines):
+        line = lines[index]
+        number = index + 1
+        if not line.strip():
+            index += 1
+            continue
+        if '"' not in line:
+            index += 1
+            yield number, _split(line), None
+            continue
+        consumed, cells, at_eof = _parse_quoted(lines, index)
+        if cells is not None and (consumed == 1 or len(cells) == width):
+            index += consumed
+            yield number, cells, None
+            continue
+        # Broken or stray quoting: read this line as plain unquoted cells.
+        index += 1
+        plain = _split(line)
+        cut = at_eof and any(c.startswith('"') and (len(c) == 1 or not c.endswith('"')) for c in plain)
+        yield number, plain, "a quoted value is never closed (cut-off quote)" if cut else None
+
+
+def read_table(text: str, file_name: str) -> Table:
+    """Parse a TSV text into a :class:`Table`.
+
+    Args:
+        text: the decoded file content.
+        file_name: the file's name, used in problem messages.
+
+    Returns:
+        The header and every data row; rows that are cut short, too long or badly quoted carry a problem.
+    """
+    lines = split_lines(text)
+    header_index = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if header_index is None:
+        return Table(header=[], rows=[])
+    header = _unique(_split(lines[header_index]))
+    width = len(header)
+    rows: list[Row] = []
+    for number, cells, note in _physical_rows(lines, header_index + 1, width):
+        problem = None
+        if note is not None:
+            problem = f"{file_name} line {number}: {note}"
+        elif len(cells) < width:
+            problem = (
+                f"{file_name} line {number}: row has {len(cells)} of {width} fields "
+                f"(cut short: truncated file?)"
+            )
+        elif len(cells) > width:
+            problem = f"{file_name} line {number}: row has {len(cells)} fields, the header has {width}"
+        rows.append(
+            Row(
+                line=number,
+                cells=dict(zip(header, cells, strict=False)),
+                extra=cells[width:],
+                problem=problem,
+            )
+        )
+    return Table(header=header, rows=rows)

@@ -1,0 +1,109 @@
+"""Test fixtures: a real PostgreSQL (embedded pgserver, or ONCOGRAPH_TEST_DATABASE_URL), migrated once.
+
+- ``db``: a Session inside an outer transaction that is rolled back after the test (SQLAlchemy's
+  "join an external transaction" recipe); code under test may commit: its commits become savepoints.
+- ``fresh_db_url``: a brand-new database cloned from the migrated template, for tests that run other
+  processes (CLI, flows, kill-and-resume) and so need committed data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from oncograph.db.embedded import embedded_url
+from oncograph.db.migrate import upgrade
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "data" / "gdc"
+TEMPLATE_DB = "oncograph_template_test"
+_counter = itertools.count()
+
+
+def _refuse_non_test(url: str) -> None:
+    name = make_url(url).database or ""
+    if "test" not in name:
+        raise RuntimeError(f"refusing to run tests against database {name!r}: its name must contain 'test'")
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of the server's maintenance database (not used for data)."""
+    configured = os.environ.get("ONCOGRAPH_TEST_DATABASE_URL")
+    if configured:
+        return configured
+    return embedded_url(tmp_path_factory.mktemp("pg") / "data")
+
+
+def _admin(server_url: str) -> Engine:
+    return create_engine(server_url, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def template_url(pg_server_url: str) -> Iterator[str]:
+    """A database migrated once with ``alembic upgrade head`` (which also tests the migrations)."""
+    admin = _admin(pg_server_url)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{TEMPLATE_DB}"'))
+    url = make_url(pg_server_url).set(database=TEMPLATE_DB).render_as_string(hide_password=False)
+    _refuse_non_test(url)
+    engine = create_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(template_url: str, pg_server_url: str) -> Iterator[Engine]:
+    """The shared test database (a clone of the template); tests isolate themselves by rollback."""
+    url = _clone(pg_server_url, template_url, "oncograph_shared_test")
+    eng = create_engine(url)
+    yield eng
+    eng.dispose()
+
+
+def _clone(server_url: str, template: str, name: str) -> str:
+    admin = _admin(server_url)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(template).database}"'))
+    admin.dispose()
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    _refuse_non_test(url)
+    return url
+
+
+@pytest.fixture()
+def connection(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            yield conn
+        finally:
+            outer.rollback()
+
+
+@pytest.fixture()
+def factory(connection: Connection) -> sessionmaker[Session]:
+    """A session factory whose sessions join the test's outer transaction (commits become savepoints)."""
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+@pytest.fixture()
+def db(factory: sessionmaker[Session]) -> Iterator[Session]:
+    with factory() as session:
+        yield session
+
+
+@pytest.fixture()
+def fresh_db_url(pg_server_url: str, template_url: str) -> str:
+    """A new, migrated, empty database of its own (for tests that run other processes)."""
+    return _clone(pg_server_url, template_url, f"oncograph_t{os.getpid()}_{next(_counter)}_test")

@@ -1,0 +1,84 @@
+"""Ingestion service against real PostgreSQL with real GDC documents."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from oncograph.domain import SourceRecord
+from oncograph.ingest.service import ingest_batch
+from oncograph.lineage import ensure_release, lineage_of, start_run
+
+from ...conftest import DATA  # type: ignore[import-not-found]
+
+
+def _gbm_case() -> dict[str, Any]:
+    path = DATA / "gdc_api_json" / "gdc_case_TCGA-06-1802_expand_diagnoses_2025_multi_diagnosis.json"
+    return dict(orjson.loads(path.read_bytes())["response_hit"])
+
+
+def _record(doc: dict[str, Any]) -> SourceRecord:
+    return SourceRecord("gdc_api", "case", doc.get("case_id"), doc, doc, f"case {doc.get('submitter_id')}")
+
+
+def _setup(factory: sessionmaker[Session], release: str = "Data Release 45.0") -> tuple[int, int]:
+    with factory() as s, s.begin():
+        rel = ensure_release(s, source="gdc", release=release)
+        run = start_run(s, transform="test", parameters={})
+    return rel, run.id
+
+
+def test_case_lands_once_and_reharvest_is_noop(factory: sessionmaker[Session], db: Session) -> None:
+    doc = _gbm_case()
+    rel, run = _setup(factory)
+    first = ingest_batch(factory, [_record(doc)], release_id=rel, run_id=run)
+    assert first.entities()["patient"] == {"inserted": 1, "updated": 0, "unchanged": 0, "quarantined": 0}
+    assert first.entities()["diagnosis"]["inserted"] == len(doc["diagnoses"]) == 3
+    second = ingest_batch(factory, [_record(copy.deepcopy(doc))], release_id=rel, run_id=run)
+    for kind, c in second.entities().items():
+        assert c["inserted"] == 0 and c["updated"] == 0, kind
+    assert second.documents_new == 0
+    n = db.execute(text("SELECT count(*) FROM diagnosis d JOIN patient p ON p.id = d.patient_id "
+                        "WHERE p.submitter_id = 'TCGA-06-1802'")).scalar_one()
+    assert n == 3
+
+
+def test_changed_document_in_new_release_updates_and_keeps_old_version(
+    factory: sessionmaker[Session], db: Session
+) -> None:
+    doc = _gbm_case()
+    rel1, run = _setup(factory, "Data Release 45.0")
+    ingest_batch(factory, [_record(doc)], release_id=rel1, run_id=run)
+    changed = copy.deepcopy(doc)
+    changed["diagnoses"][0]["age_at_diagnosis"] = 12345
+    rel2, run2 = _setup(factory, "Data Release 46.0")
+    result = ingest_batch(factory, [_record(changed)], release_id=rel2, run_id=run2)
+    assert result.entities()["diagnosis"]["updated"] == 1
+    assert result.entities()["patient"] == {"inserted": 0, "updated": 0, "unchanged": 1, "quarantined": 0}
+    lineage = lineage_of(db, doc["case_id"])
+    assert [r["last_seen"] for r in lineage["records"]] == ["Data Release 46.0"]
+    assert [r["first_seen"] for r in lineage["records"]] == ["Data Release 45.0"]
+    assert len(lineage["documents"]) == 2
+    age = db.execute(text("SELECT age_at_diagnosis FROM diagnosis WHERE diagnosis_id = :d"),
+                     {"d": doc["diagnoses"][0]["diagnosis_id"]}).scalar_one()
+    assert age == 12345
+
+
+def test_bad_value_is_quarantined_and_good_records_land(factory: sessionmaker[Session], db: Session) -> None:
+    good = _gbm_case()
+    bad = copy.deepcopy(good)
+    bad["case_id"] = "11111111-2222-3333-4444-555555555555"
+    bad["submitter_id"] = "TCGA-XX-BAD1"
+    bad["diagnoses"][1]["age_at_diagnosis"] = "sixty"
+    rel, run = _setup(factory)
+    result = ingest_batch(factory, [_record(good), _record(bad)], release_id=rel, run_id=run)
+    assert result.quarantined == {"patient": 1}
+    assert "case TCGA-XX-BAD1 > diagnosis 2 > age_at_diagnosis" in str(result.problems[0])
+    reasons = db.execute(text("SELECT reasons FROM quarantine WHERE run_id = :r"), {"r": run}).scalar_one()
+    assert "sixty" in reasons[0]
+    assert db.execute(text("SELECT count(*) FROM patient WHERE submitter_id = 'TCGA-XX-BAD1'")).scalar_one() == 0
+    assert db.execute(text("SELECT count(*) FROM patient WHERE submitter_id = 'TCGA-06-1802'")).scalar_one() == 1
