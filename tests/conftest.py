@@ -33,6 +33,12 @@ def _refuse_non_test(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def gdc_data() -> Path:
+    """The bundled real GDC data (``data/gdc``; provenance in its SOURCES files)."""
+    return DATA
+
+
+@pytest.fixture(scope="session")
 def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """URL of the server's maintenance database (not used for data)."""
     configured = os.environ.get("ONCOGRAPH_TEST_DATABASE_URL")

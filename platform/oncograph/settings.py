@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     gdc_backoff_base_s: float = Field(
         default=0.5, ge=0, description="First retry delay; doubles each attempt, with full jitter."
     )
-    gdc_backoff_max_s: float = Field(default=30.0, ge=0, description="Upper bound of one retry delay, seconds.")
+    gdc_backoff_max_s: float = Field(
+        default=30.0, ge=0, description="Upper bound of one retry delay, seconds."
+    )
     ingest_batch_size: int = Field(
         default=1000, ge=1, description="Documents per ingest transaction (one batch = one transaction)."
     )

@@ -35,8 +35,16 @@ FALSE_WORDS: Final = frozenset({"false", "no", "n", "f", "0"})
 
 #: Columns every graph table has that never come from a document.
 LINEAGE_COLUMNS: Final = frozenset(
-    {"id", "source_document_id", "first_seen_release_id", "last_seen_release_id", "created_at", "updated_at",
-     "key_derived", "is_slide"}
+    {
+        "id",
+        "source_document_id",
+        "first_seen_release_id",
+        "last_seen_release_id",
+        "created_at",
+        "updated_at",
+        "key_derived",
+        "is_slide",
+    }
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,7 +22,9 @@ def embedded_url(pgdata: Path, *, database: str = "postgres") -> str:
         DatabaseError: the server could not be initialised or started.
     """
     try:
-        import pgserver
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI)
+            warnings.simplefilter("ignore")
+            from pgserver import get_server  # type: ignore[attr-defined]
     except ImportError as exc:  # pragma: no cover - pgserver is a hard dependency
         raise DatabaseError(
             "the embedded PostgreSQL needs the 'pgserver' package",
@@ -29,8 +32,10 @@ def embedded_url(pgdata: Path, *, database: str = "postgres") -> str:
         ) from exc
     pgdata.mkdir(parents=True, exist_ok=True)
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode=None)
-        uri: str = server.get_uri(database)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = get_server(pgdata, cleanup_mode=None)
+            uri: str = server.get_uri(database)
     except Exception as exc:
         raise DatabaseError(
             f"could not start the embedded PostgreSQL in {pgdata}: {exc}",

@@ -26,6 +26,9 @@ class Kind:
     key: str
     key_type: ColumnType
     parents: tuple[ParentLink, ...] = ()
+    one_per_parent: bool = False
+    """At most one row per (first) parent, e.g. the demographic of a patient: rows are matched by parent, and
+    a derived key never replaces a real GDC UUID already stored."""
     spec: TableSpec = field(init=False)
 
     def __post_init__(self) -> None:
@@ -37,9 +40,19 @@ _DIAGNOSIS = ParentLink("diagnosis_id", "diagnosis", "diagnosis_id", "_diagnosis
 
 KINDS: Final[tuple[Kind, ...]] = (
     Kind("program", "name", "text"),
-    Kind("project", "project_id", "text", (ParentLink("program_id", "program", "name", "_program", "text", False),)),
-    Kind("patient", "case_id", "uuid", (ParentLink("project_id", "project", "project_id", "_project", "text", False),)),
-    Kind("demographic", "demographic_id", "uuid", (_PATIENT,)),
+    Kind(
+        "project",
+        "project_id",
+        "text",
+        (ParentLink("program_id", "program", "name", "_program", "text", False),),
+    ),
+    Kind(
+        "patient",
+        "case_id",
+        "uuid",
+        (ParentLink("project_id", "project", "project_id", "_project", "text", False),),
+    ),
+    Kind("demographic", "demographic_id", "uuid", (_PATIENT,), one_per_parent=True),
     Kind("diagnosis", "diagnosis_id", "uuid", (_PATIENT,)),
     Kind("treatment", "treatment_id", "uuid", (_PATIENT, _DIAGNOSIS)),
     Kind("pathology_detail", "pathology_detail_id", "uuid", (_PATIENT, _DIAGNOSIS)),
@@ -47,10 +60,30 @@ KINDS: Final[tuple[Kind, ...]] = (
     Kind("exposure", "exposure_id", "uuid", (_PATIENT,)),
     Kind("family_history", "family_history_id", "uuid", (_PATIENT,)),
     Kind("sample", "sample_id", "uuid", (_PATIENT,)),
-    Kind("portion", "portion_id", "uuid", (_PATIENT, ParentLink("sample_id", "sample", "sample_id", "_sample", "uuid", True))),
-    Kind("analyte", "analyte_id", "uuid", (_PATIENT, ParentLink("portion_id", "portion", "portion_id", "_portion", "uuid", True))),
-    Kind("aliquot", "aliquot_id", "uuid", (_PATIENT, ParentLink("analyte_id", "analyte", "analyte_id", "_analyte", "uuid", True))),
-    Kind("slide", "slide_id", "uuid", (_PATIENT, ParentLink("portion_id", "portion", "portion_id", "_portion", "uuid", True))),
+    Kind(
+        "portion",
+        "portion_id",
+        "uuid",
+        (_PATIENT, ParentLink("sample_id", "sample", "sample_id", "_sample", "uuid", True)),
+    ),
+    Kind(
+        "analyte",
+        "analyte_id",
+        "uuid",
+        (_PATIENT, ParentLink("portion_id", "portion", "portion_id", "_portion", "uuid", True)),
+    ),
+    Kind(
+        "aliquot",
+        "aliquot_id",
+        "uuid",
+        (_PATIENT, ParentLink("analyte_id", "analyte", "analyte_id", "_analyte", "uuid", True)),
+    ),
+    Kind(
+        "slide",
+        "slide_id",
+        "uuid",
+        (_PATIENT, ParentLink("portion_id", "portion", "portion_id", "_portion", "uuid", True)),
+    ),
     Kind("data_file", "file_id", "uuid"),
 )
 

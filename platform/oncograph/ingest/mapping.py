@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from oncograph.domain import Problem, SourceRecord
 from oncograph.db.columns import CoercionError, coerce
 from oncograph.db.kinds import CASE_CHILD_LISTS, KIND_BY_NAME, Kind
+from oncograph.domain import Problem, SourceRecord
 
 #: Namespace of keys derived for child records whose source carries no GDC UUID (e.g. 2020s portal TSVs).
 DERIVED_KEY_NAMESPACE: Final = uuid.UUID("0c6d2f7e-5b7a-4a8e-9a51-6f1e0d3c9b21")
@@ -42,7 +42,9 @@ def derived_key(kind: str, parent: str, local: str) -> str:
     return str(uuid.uuid5(DERIVED_KEY_NAMESPACE, f"{kind}|{parent}|{local}"))
 
 
-def map_record(record: SourceRecord, *, case_ids_by_submitter: Mapping[str, str] | None = None) -> MappedRecord:
+def map_record(
+    record: SourceRecord, *, case_ids_by_submitter: Mapping[str, str] | None = None
+) -> MappedRecord:
     """Map one record. Problems (missing ids, values of the wrong type) leave ``rows`` empty."""
     entity_id = record.entity_id or _fallback_entity_id(record)
     mapped = MappedRecord(record, entity_id)
@@ -87,14 +89,23 @@ class _Mapper:
     def case(self, doc: dict[str, Any]) -> None:
         submitter = doc.get("submitter_id")
         project_id = _project_id(doc)
-        where = " > ".join(p for p in (f"project {project_id}" if project_id else "",
-                                        f"case {submitter or doc.get('case_id') or '?'}") if p)
+        where = " > ".join(
+            p
+            for p in (
+                f"project {project_id}" if project_id else "",
+                f"case {submitter or doc.get('case_id') or '?'}",
+            )
+            if p
+        )
         case_id = doc.get("case_id") or doc.get("id")
         if not case_id and isinstance(submitter, str):
             case_id = self.case_ids_by_submitter.get(submitter)
             if not case_id:
-                self._problem(where, "no case_id, and no stored patient has submitter_id "
-                              f"{submitter!r}: import a source that carries the GDC case UUID first")
+                self._problem(
+                    where,
+                    "no case_id, and no stored patient has submitter_id "
+                    f"{submitter!r}: import a source that carries the GDC case UUID first",
+                )
                 raise _Invalid
         if not case_id:
             self._problem(where, "the document has neither case_id nor submitter_id")
@@ -179,7 +190,9 @@ class _Mapper:
     def _demographic(self, doc: dict[str, Any], case_key: str, where: str) -> None:
         row = self._values("demographic", doc, where)
         key = doc.get("demographic_id")
-        row["demographic_id"] = self._key(key, where, "demographic_id") if key else derived_key("demographic", case_key, "")
+        row["demographic_id"] = (
+            self._key(key, where, "demographic_id") if key else derived_key("demographic", case_key, "")
+        )
         row["key_derived"] = not key
         row["_patient"] = case_key
         if "sex_at_birth" in doc or "gender" in doc:
@@ -226,7 +239,9 @@ class _Mapper:
                 srow.update(_patient=case_key, _portion=prow["portion_id"])
                 self.m.add("slide", srow)
 
-    def _child(self, kind: str, doc: dict[str, Any], parent_key: str, where: str, ordinal: int) -> dict[str, Any]:
+    def _child(
+        self, kind: str, doc: dict[str, Any], parent_key: str, where: str, ordinal: int
+    ) -> dict[str, Any]:
         spec_kind = KIND_BY_NAME[kind]
         row = self._values(kind, doc, where)
         key = doc.get(spec_kind.key)
@@ -242,18 +257,22 @@ class _Mapper:
     def _file_case_link(self, file_key: str, case: dict[str, Any]) -> None:
         if case.get("case_id"):
             self.m.links.setdefault("file_patient", []).append(
-                {"_file": file_key, "_patient": str(case["case_id"]).lower()})
+                {"_file": file_key, "_patient": str(case["case_id"]).lower()}
+            )
         elif isinstance(case.get("submitter_id"), str):
             self.m.links.setdefault("file_patient_by_submitter", []).append(
-                {"_file": file_key, "_submitter": case["submitter_id"]})
+                {"_file": file_key, "_submitter": case["submitter_id"]}
+            )
 
     def _file_sample_link(self, file_key: str, sample: dict[str, Any]) -> None:
         if sample.get("sample_id"):
             self.m.links.setdefault("file_sample", []).append(
-                {"_file": file_key, "_sample": str(sample["sample_id"]).lower()})
+                {"_file": file_key, "_sample": str(sample["sample_id"]).lower()}
+            )
         elif isinstance(sample.get("submitter_id"), str):
             self.m.links.setdefault("file_sample_by_submitter", []).append(
-                {"_file": file_key, "_submitter": sample["submitter_id"]})
+                {"_file": file_key, "_submitter": sample["submitter_id"]}
+            )
 
     # -- values ----------------------------------------------------------------------------------
     def _values(self, kind: str, doc: Mapping[str, Any], where: str) -> dict[str, Any]:

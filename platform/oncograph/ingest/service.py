@@ -38,13 +38,13 @@ class IngestCounts:
     problems: list[Problem] = field(default_factory=list)
 
     def add(self, other: IngestCounts) -> None:
-        for kind, c in other.kinds.items():
-            self.kinds.setdefault(kind, KindCounts()).add(c)
-        for kind, n in other.quarantined.items():
-            self.quarantined[kind] = self.quarantined.get(kind, 0) + n
-        for link, c in other.links.items():
+        for name, kc in other.kinds.items():
+            self.kinds.setdefault(name, KindCounts()).add(kc)
+        for name, n in other.quarantined.items():
+            self.quarantined[name] = self.quarantined.get(name, 0) + n
+        for link, lc in other.links.items():
             mine = self.links.setdefault(link, {"staged": 0, "resolved": 0, "inserted": 0})
-            for k, v in c.items():
+            for k, v in lc.items():
                 mine[k] += v
         self.records += other.records
         self.documents_new += other.documents_new
@@ -99,8 +99,8 @@ def write_batch(
     good = [m for m in mapped if not m.problems]
     bad = [m for m in mapped if m.problems]
     for m in bad:
-        kind = _QUARANTINE_KIND[m.record.entity_type]
-        counts.quarantined[kind] = counts.quarantined.get(kind, 0) + 1
+        qkind = _QUARANTINE_KIND[m.record.entity_type]
+        counts.quarantined[qkind] = counts.quarantined.get(qkind, 0) + 1
         counts.problems.extend(m.problems)
     insert_quarantine(session, (_quarantine_entry(m) for m in bad), run_id=run_id)
     if not good:
@@ -180,4 +180,3 @@ def _quarantine_entry(m: MappedRecord) -> dict[str, Any]:
         "reasons": [str(p) for p in m.problems],
         "raw": m.record.raw,
     }
-

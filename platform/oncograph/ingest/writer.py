@@ -46,7 +46,9 @@ class _LinkSpec:
 
 
 _LINKS: dict[str, _LinkSpec] = {
-    "file_patient": _LinkSpec("file_patient", "_file", "patient", "case_id", "_patient", "uuid", "patient_id"),
+    "file_patient": _LinkSpec(
+        "file_patient", "_file", "patient", "case_id", "_patient", "uuid", "patient_id"
+    ),
     "file_patient_by_submitter": _LinkSpec(
         "file_patient", "_file", "patient", "submitter_id", "_submitter", "text", "patient_id"
     ),
@@ -61,7 +63,9 @@ def _json(rows: Sequence[dict[str, Any]]) -> str:
     return orjson.dumps(rows).decode()
 
 
-def upsert_kind(session: Session, kind: Kind, rows: Sequence[dict[str, Any]], *, release_id: int) -> KindCounts:
+def upsert_kind(
+    session: Session, kind: Kind, rows: Sequence[dict[str, Any]], *, release_id: int
+) -> KindCounts:
     """Upsert rows of one kind; rows must already be de-duplicated by key. Returns per-row outcomes."""
     counts = KindCounts()
     groups: dict[frozenset[str], list[dict[str, Any]]] = {}
@@ -69,6 +73,17 @@ def upsert_kind(session: Session, kind: Kind, rows: Sequence[dict[str, Any]], *,
         groups.setdefault(frozenset(row), []).append(row)
     for columns, group in groups.items():
         counts.add(_upsert_group(session, kind, columns, group, release_id=release_id))
+    if kind.one_per_parent:
+        parent = kind.parents[0]
+        session.execute(
+            text(
+                f"UPDATE {kind.name} t SET last_seen_release_id = :rel FROM {parent.table} p "  # noqa: S608
+                f"WHERE t.{parent.column} = p.id AND p.{parent.key} = "
+                f"ANY(CAST(:keys AS {PG_TYPE[parent.key_type]}[])) AND t.last_seen_release_id <> :rel"
+            ),
+            {"rel": release_id, "keys": [row[parent.stage_key] for row in rows]},
+        )
+        return counts
     keys = [row[kind.key] for row in rows]
     session.execute(
         text(
@@ -99,13 +114,31 @@ def _upsert_group(
         for i, p in enumerate(parents)
     )
     compared = [*values, *(p.column for p in parents)]
-    if compared:
+    conflict_target = kind.key
+    if kind.one_per_parent:
+        # match on the parent; keep a real GDC UUID when a source without one (derived key) arrives later
+        conflict_target = kind.parents[0].column
+        compared = [c for c in compared if c not in ("key_derived", kind.parents[0].column)]
+        sets = [f"{c} = EXCLUDED.{c}" for c in compared]
+        sets.append(f"{kind.key} = CASE WHEN EXCLUDED.key_derived AND NOT t.key_derived THEN t.{kind.key} "
+                    f"ELSE EXCLUDED.{kind.key} END")
+        sets.append("key_derived = t.key_derived AND EXCLUDED.key_derived")
+        distinct = " OR ".join(
+            [f"(t.{c}) IS DISTINCT FROM (EXCLUDED.{c})" for c in compared]
+            + [f"(NOT EXCLUDED.key_derived AND t.{kind.key} <> EXCLUDED.{kind.key})"]
+        )
+        conflict = (f"DO UPDATE SET {', '.join(sets)}, source_document_id = EXCLUDED.source_document_id, "
+                    f"updated_at = now() WHERE {distinct}")
+    elif compared:
         conflict = (
             "DO UPDATE SET "
             + ", ".join(f"{c} = EXCLUDED.{c}" for c in compared)
             + ", source_document_id = EXCLUDED.source_document_id, updated_at = now() "
-            + "WHERE (" + ", ".join(f"t.{c}" for c in compared) + ", NULL::int) IS DISTINCT FROM ("
-            + ", ".join(f"EXCLUDED.{c}" for c in compared) + ", NULL::int)"
+            + "WHERE ("
+            + ", ".join(f"t.{c}" for c in compared)
+            + ", NULL::int) IS DISTINCT FROM ("
+            + ", ".join(f"EXCLUDED.{c}" for c in compared)
+            + ", NULL::int)"
         )
     else:
         conflict = "DO NOTHING"
@@ -114,7 +147,7 @@ def _upsert_group(
         f"up AS (INSERT INTO {kind.name} AS t ({', '.join(insert_cols)}, source_document_id, "
         "first_seen_release_id, last_seen_release_id) "
         f"SELECT {', '.join(select_cols)}, s._doc, :rel, :rel FROM s {joins} "
-        f"ON CONFLICT ({kind.key}) {conflict} RETURNING (t.xmax = 0) AS inserted) "
+        f"ON CONFLICT ({conflict_target}) {conflict} RETURNING (t.xmax = 0) AS inserted) "
         "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up"
     )
     inserted, updated = session.execute(text(sql), {"rows": _json(rows), "rel": release_id}).one()

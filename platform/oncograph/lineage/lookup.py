@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from oncograph.errors import NotFoundError
 from oncograph.db.kinds import KINDS
+from oncograph.errors import NotFoundError
 
 
 def lineage_of(session: Session, entity_id: str) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def lineage_of(session: Session, entity_id: str) -> dict[str, Any]:
         if not clauses:
             continue
         sql = (
-            f"SELECT t.id, CAST(t.{kind.key} AS text) AS key, t.source_document_id, "  # noqa: S608
+            f"SELECT t.id, CAST(t.{kind.key} AS text) AS key, t.source_document_id, "
             "fr.source AS release_source, fr.release AS first_seen, lr.release AS last_seen, "
             "t.created_at, t.updated_at FROM "
             f"{kind.name} t JOIN source_release fr ON fr.id = t.first_seen_release_id "

@@ -21,7 +21,9 @@ class RunHandle:
     transform: str
 
 
-def ensure_release(session: Session, *, source: str, release: str, details: dict[str, Any] | None = None) -> int:
+def ensure_release(
+    session: Session, *, source: str, release: str, details: dict[str, Any] | None = None
+) -> int:
     """The id of ``(source, release)``, recorded on first sight."""
     row = session.execute(
         text(
@@ -56,7 +58,9 @@ def start_run(
 
 
 def set_run_release(session: Session, run: RunHandle, release_id: int) -> None:
-    session.execute(text("UPDATE run SET source_release_id = :rel WHERE id = :id"), {"rel": release_id, "id": run.id})
+    session.execute(
+        text("UPDATE run SET source_release_id = :rel WHERE id = :id"), {"rel": release_id, "id": run.id}
+    )
 
 
 def finish_run(

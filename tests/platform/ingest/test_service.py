@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -13,7 +14,8 @@ from oncograph.domain import SourceRecord
 from oncograph.ingest.service import ingest_batch
 from oncograph.lineage import ensure_release, lineage_of, start_run
 
-from ...conftest import DATA  # type: ignore[import-not-found]
+DATA = Path(__file__).resolve().parents[3] / "data" / "gdc"
+
 
 
 def _gbm_case() -> dict[str, Any]:
@@ -42,8 +44,12 @@ def test_case_lands_once_and_reharvest_is_noop(factory: sessionmaker[Session], d
     for kind, c in second.entities().items():
         assert c["inserted"] == 0 and c["updated"] == 0, kind
     assert second.documents_new == 0
-    n = db.execute(text("SELECT count(*) FROM diagnosis d JOIN patient p ON p.id = d.patient_id "
-                        "WHERE p.submitter_id = 'TCGA-06-1802'")).scalar_one()
+    n = db.execute(
+        text(
+            "SELECT count(*) FROM diagnosis d JOIN patient p ON p.id = d.patient_id "
+            "WHERE p.submitter_id = 'TCGA-06-1802'"
+        )
+    ).scalar_one()
     assert n == 3
 
 
@@ -63,8 +69,10 @@ def test_changed_document_in_new_release_updates_and_keeps_old_version(
     assert [r["last_seen"] for r in lineage["records"]] == ["Data Release 46.0"]
     assert [r["first_seen"] for r in lineage["records"]] == ["Data Release 45.0"]
     assert len(lineage["documents"]) == 2
-    age = db.execute(text("SELECT age_at_diagnosis FROM diagnosis WHERE diagnosis_id = :d"),
-                     {"d": doc["diagnoses"][0]["diagnosis_id"]}).scalar_one()
+    age = db.execute(
+        text("SELECT age_at_diagnosis FROM diagnosis WHERE diagnosis_id = :d"),
+        {"d": doc["diagnoses"][0]["diagnosis_id"]},
+    ).scalar_one()
     assert age == 12345
 
 
@@ -80,5 +88,9 @@ def test_bad_value_is_quarantined_and_good_records_land(factory: sessionmaker[Se
     assert "case TCGA-XX-BAD1 > diagnosis 2 > age_at_diagnosis" in str(result.problems[0])
     reasons = db.execute(text("SELECT reasons FROM quarantine WHERE run_id = :r"), {"r": run}).scalar_one()
     assert "sixty" in reasons[0]
-    assert db.execute(text("SELECT count(*) FROM patient WHERE submitter_id = 'TCGA-XX-BAD1'")).scalar_one() == 0
-    assert db.execute(text("SELECT count(*) FROM patient WHERE submitter_id = 'TCGA-06-1802'")).scalar_one() == 1
+    assert (
+        db.execute(text("SELECT count(*) FROM patient WHERE submitter_id = 'TCGA-XX-BAD1'")).scalar_one() == 0
+    )
+    assert (
+        db.execute(text("SELECT count(*) FROM patient WHERE submitter_id = 'TCGA-06-1802'")).scalar_one() == 1
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-
 from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Double, ForeignKey, Integer, MetaData, Text, func, text

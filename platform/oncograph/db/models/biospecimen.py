@@ -103,7 +103,9 @@ class DataFile(Base, GraphRow):
     data_release: Mapped[str | None]
     workflow_type: Mapped[str | None]
     slide_kind: Mapped[str | None]
-    is_slide: Mapped[bool] = mapped_column(Boolean, Computed("slide_kind IS NOT NULL", persisted=True), index=True)
+    is_slide: Mapped[bool] = mapped_column(
+        Boolean, Computed("slide_kind IS NOT NULL", persisted=True), index=True
+    )
 
 
 class FilePatient(Base, Timestamps):

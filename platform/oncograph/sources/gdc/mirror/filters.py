@@ -130,7 +130,9 @@ def parse_filters(raw: Any, endpoint: str) -> Node | None:
 
 def _parse_node(raw: Any, endpoint: str, where: str) -> Node:
     if not isinstance(raw, dict):
-        raise FilterError(f"{where}: a filter node must be an object with 'op' and 'content', got {_kind(raw)}")
+        raise FilterError(
+            f"{where}: a filter node must be an object with 'op' and 'content', got {_kind(raw)}"
+        )
     op_raw = raw.get("op")
     if not isinstance(op_raw, str):
         raise FilterError(f"{where}: 'op' is missing or not a string")

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from oncograph.sources.gdc.mirror.filters import strip_prefix
+
 
 def is_scalar(value: Any) -> bool:
     """True for null, string, number, boolean, and lists containing none of objects/lists."""
@@ -54,8 +56,6 @@ class Projection:
     @classmethod
     def parse(cls, endpoint: str, fields: Iterable[str] = (), expand: Iterable[str] = ()) -> Projection:
         """Build a projection from dotted paths; a leading endpoint name is dropped (``cases.x`` → ``x``)."""
-        from oncograph.sources.gdc.mirror.filters import strip_prefix
-
         f = {p for p in (strip_prefix(endpoint, x) for x in fields) if p}
         e = {p for p in (strip_prefix(endpoint, x) for x in expand) if p}
         return cls(tuple(sorted(f)), tuple(sorted(e)))

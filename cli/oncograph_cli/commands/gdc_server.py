@@ -1,0 +1,78 @@
+"""``oncograph gdc-server``: serve real recorded GDC documents on a local GDC-compatible API."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import typer
+
+from oncograph.errors import OncographError
+from oncograph.sources.gdc.mirror import FaultConfig, MirrorStore, build_mirror_directory, run_mirror
+from oncograph.sources.gdc.mirror.inputs import API_DIR, PORTAL_DIRS
+from oncograph_cli.output import console, exit_with_error
+
+
+def _is_mirror_dir(path: Path) -> bool:
+    return (path / "status.json").is_file() or any(
+        (path / ep).is_dir() for ep in ("cases", "files", "projects")
+    )
+
+
+def _is_raw_data_dir(path: Path) -> bool:
+    return any((path / d).is_dir() for d in (API_DIR, *PORTAL_DIRS))
+
+
+def gdc_server(
+    data: Path = typer.Option(
+        Path("data/gdc"),
+        "--data",
+        help="A built mirror directory, or the raw bundled data (data/gdc), which is built into a temp dir.",
+    ),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8765, help="Port to listen on (0 picks a free one)."),
+    fail_rate: float = typer.Option(0.0, help="Share of requests answered 500/502/503."),
+    latency_ms: float = typer.Option(0.0, help="Delay before every answer, milliseconds."),
+    rate_limit: float | None = typer.Option(
+        None, help="Requests per second across all clients; beyond it 429 with Retry-After."
+    ),
+    truncate_rate: float = typer.Option(0.0, help="Share of answers cut off mid-body."),
+    seed: int = typer.Option(0, help="Seed of the fault injection's random draws."),
+) -> None:
+    """Serve a local GDC-compatible API (/status, /cases, /files, /projects) until Ctrl-C."""
+    try:
+        faults = FaultConfig(
+            fail_rate=fail_rate,
+            latency_ms=latency_ms,
+            rate_limit=rate_limit,
+            truncate_rate=truncate_rate,
+            seed=seed,
+        )
+        with tempfile.TemporaryDirectory(prefix="oncograph-gdc-mirror-") as tmp:
+            if _is_mirror_dir(data):
+                mirror_dir = data
+            elif _is_raw_data_dir(data):
+                mirror_dir = Path(tmp) / "mirror"
+                report = build_mirror_directory(data, mirror_dir)
+                console.print(report.summary(), highlight=False)
+            else:
+                exit_with_error(
+                    f"{data} is neither a mirror directory (status.json, cases/ …) nor the bundled GDC data "
+                    f"({API_DIR}/, {PORTAL_DIRS[0]}/); pass --data data/gdc"
+                )
+            store = MirrorStore.from_directory(mirror_dir)
+            counts = ", ".join(f"{n:,} {ep}" for ep, n in store.counts().items())
+
+            def ready(url: str) -> None:
+                console.print(f"GDC mirror serving {counts} ({store.status.get('data_release', '?')})")
+                if faults.active:
+                    console.print(f"fault injection: {faults}", highlight=False)
+                console.print(f"set ONCOGRAPH_GDC_URL={url} to harvest from it; Ctrl-C stops")
+                typer.echo(url)
+
+            run_mirror(store, host=host, port=port, faults=faults, on_ready=ready)
+    except OncographError as exc:
+        exit_with_error(str(exc))
+    except OSError as exc:
+        exit_with_error(f"cannot serve on {host}:{port}: {exc}")
+    console.print("GDC mirror stopped")

@@ -1,0 +1,40 @@
+"""The ``oncograph`` command: the composition root (it may import every package; nothing imports it)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import typer
+
+from oncograph_cli.commands import db, ingest
+from oncograph_cli.commands.demo import demo
+from oncograph_cli.commands.gdc_server import gdc_server
+from oncograph_cli.commands.lineage import lineage
+from oncograph_cli.commands.status import status
+
+app = typer.Typer(
+    name="oncograph",
+    help="A provenance-tracked, patient-centric graph of NCI CRDC cancer data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(ingest.app, name="ingest")
+app.command("status")(status)
+app.command("lineage")(lineage)
+app.command("gdc-server")(gdc_server)
+app.command("demo")(demo)
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    for name, value in {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }.items():
+        os.environ.setdefault(name, value)

@@ -1,0 +1,197 @@
+"""Harvest GDC projects through the API (or a GDC-compatible server) into the graph.
+
+The steps are separate functions so that a Prefect flow can run each page as a task with retries, while
+the CLI runs the same steps in-process: :func:`open_harvest` (release + run), :func:`harvest_pages` (pages of
+records: projects, then cases, then files so file links resolve), :func:`ingest_batch`, :func:`close_harvest`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal, Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from oncograph.db.engine import transaction
+from oncograph.domain import SourceRecord
+from oncograph.ingest.service import IngestCounts, ingest_batch
+from oncograph.lineage.runs import RunHandle, ensure_release, finish_run, set_run_release, start_run
+
+log = logging.getLogger(__name__)
+
+Endpoint = Literal["projects", "cases", "files"]
+
+#: Every nested group the graph stores, as GDC ``expand`` names.
+CASE_EXPAND: Final = (
+    "project",
+    "project.program",
+    "demographic",
+    "diagnoses",
+    "diagnoses.treatments",
+    "diagnoses.pathology_details",
+    "follow_ups",
+    "exposures",
+    "family_histories",
+    "samples",
+    "samples.portions",
+    "samples.portions.analytes",
+    "samples.portions.analytes.aliquots",
+    "samples.portions.slides",
+)
+FILE_FIELDS: Final = (
+    "file_id",
+    "file_name",
+    "submitter_id",
+    "md5sum",
+    "file_size",
+    "data_category",
+    "data_type",
+    "experimental_strategy",
+    "data_format",
+    "platform",
+    "access",
+    "acl",
+    "state",
+    "version",
+    "data_release",
+    "analysis.workflow_type",
+    "cases.case_id",
+    "cases.submitter_id",
+    "cases.samples.sample_id",
+    "cases.samples.submitter_id",
+)
+_ENTITY: Final[dict[Endpoint, Literal["project", "case", "file"]]] = {
+    "projects": "project",
+    "cases": "case",
+    "files": "file",
+}
+_PROJECT_FIELD: Final[dict[Endpoint, str]] = {
+    "projects": "project_id",
+    "cases": "project.project_id",
+    "files": "cases.project.project_id",
+}
+
+
+class PageLike(Protocol):
+    @property
+    def hits(self) -> list[dict[str, Any]]: ...
+
+
+class GdcSource(Protocol):
+    """What the harvest needs of a GDC client (``oncograph.sources.gdc.client.GdcClient``)."""
+
+    base_url: str
+
+    def release_label(self) -> str: ...
+
+    def iter_pages(
+        self,
+        endpoint: Endpoint,
+        *,
+        filters: dict[str, Any] | None,
+        fields: list[str] | None = None,
+        expand: list[str] | None = None,
+        sort: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Harvest:
+    run: RunHandle
+    release_id: int
+    release: str
+
+
+def project_filter(endpoint: Endpoint, projects: Sequence[str]) -> dict[str, Any]:
+    return {"op": "in", "content": {"field": _PROJECT_FIELD[endpoint], "value": list(projects)}}
+
+
+def open_harvest(
+    factory: sessionmaker[Session],
+    client: GdcSource,
+    projects: Sequence[str],
+    *,
+    prefect_flow_run_id: str | None = None,
+) -> Harvest:
+    """Record the source release the server reports (``/status``) and start a run."""
+    release = client.release_label()
+    with transaction(factory) as s:
+        release_id = ensure_release(s, source="gdc", release=release, details={"url": client.base_url})
+        run = start_run(
+            s,
+            transform="harvest_gdc",
+            parameters={"projects": list(projects), "gdc_url": client.base_url},
+            prefect_flow_run_id=prefect_flow_run_id,
+        )
+        set_run_release(s, run, release_id)
+    log.info("harvest run %s of %s from %s (%s)", run.id, projects, client.base_url, release)
+    return Harvest(run, release_id, release)
+
+
+def harvest_pages(
+    client: GdcSource, projects: Sequence[str], *, page_size: int | None = None
+) -> Iterator[tuple[Endpoint, list[SourceRecord], Any]]:
+    """Pages of records in write order: projects, cases (full graph expand), files (with case/sample links)."""
+    plan: list[tuple[Endpoint, dict[str, Any]]] = [
+        ("projects", {"expand": ["program"], "sort": "project_id:asc"}),
+        ("cases", {"expand": list(CASE_EXPAND), "sort": "case_id:asc"}),
+        ("files", {"fields": list(FILE_FIELDS), "sort": "file_id:asc"}),
+    ]
+    for endpoint, params in plan:
+        for page in client.iter_pages(
+            endpoint, filters=project_filter(endpoint, projects), page_size=page_size, **params
+        ):
+            yield endpoint, records_from_hits(endpoint, page.hits, base_url=client.base_url), page
+
+
+def records_from_hits(
+    endpoint: Endpoint, hits: Sequence[dict[str, Any]], *, base_url: str
+) -> list[SourceRecord]:
+    entity = _ENTITY[endpoint]
+    out = []
+    for hit in hits:
+        key = hit.get(f"{entity}_id") or hit.get("id")
+        entity_id = str(key).lower() if key and entity != "project" else (str(key) if key else None)
+        out.append(
+            SourceRecord("gdc_api", entity, entity_id, hit, hit, f"{base_url}/{endpoint} > {entity} {key}")
+        )
+    return out
+
+
+def close_harvest(
+    factory: sessionmaker[Session], harvest: Harvest, counts: IngestCounts, *, error: str | None = None
+) -> None:
+    with transaction(factory) as s:
+        finish_run(
+            s,
+            harvest.run,
+            status="failed" if error else "succeeded",
+            counts={"release": harvest.release, "totals": counts.as_dict()},
+            error=error,
+        )
+
+
+def harvest_gdc(
+    factory: sessionmaker[Session],
+    client: GdcSource,
+    projects: Sequence[str],
+    *,
+    page_size: int | None = None,
+    on_page: Callable[[Endpoint, int, Any], None] | None = None,
+) -> tuple[Harvest, IngestCounts]:
+    """Harvest ``projects`` in-process: one transaction per page; the run records the outcome."""
+    harvest = open_harvest(factory, client, projects)
+    total = IngestCounts()
+    try:
+        for endpoint, records, page in harvest_pages(client, projects, page_size=page_size):
+            total.add(ingest_batch(factory, records, release_id=harvest.release_id, run_id=harvest.run.id))
+            if on_page is not None:
+                on_page(endpoint, len(records), page)
+    except Exception as exc:
+        close_harvest(factory, harvest, total, error=f"{type(exc).__name__}: {exc}")
+        raise
+    close_harvest(factory, harvest, total)
+    return harvest, total

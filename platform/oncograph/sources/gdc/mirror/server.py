@@ -1,0 +1,246 @@
+"""A local, GDC-compatible HTTP server over a :class:`MirrorStore` (stdlib ``http.server``, HTTP/1.1 keep-alive).
+
+Routes (each also under ``/v0/``), GET and POST:
+
+- ``/status`` - the store's status object, flat (no envelope), never faulted.
+- ``/cases``, ``/files``, ``/projects`` - search: ``{"data": {"hits": [...], "pagination": {...}}, "warnings": {}}``.
+- ``/cases/{id}``, ``/files/{id}``, ``/projects/{id}`` - one entity: ``{"data": {...}, "warnings": {}}``.
+
+Parameters come from the query string and, for POST, from a JSON object body (``filters`` as an object or a
+JSON-encoded string) or a form-encoded body; body values win. Errors are JSON ``{"message": ...}`` with 400
+(bad parameters), 404 (unknown id or path), 405, 411, or 500. See :mod:`~oncograph.sources.gdc.mirror.faults`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import orjson
+
+from oncograph.sources.gdc.mirror.faults import FaultConfig, FaultInjector
+from oncograph.sources.gdc.mirror.search import RequestError, entity_body, parse_search_params, search_body
+from oncograph.sources.gdc.mirror.store import ENDPOINTS, Endpoint, MirrorStore
+
+logger = logging.getLogger(__name__)
+
+_LIST_PARAMS = frozenset({"fields", "expand"})
+_MAX_BODY = 64 * 1024 * 1024
+
+
+class MirrorHTTPServer(ThreadingHTTPServer):
+    """The threading HTTP server; carries the store and the fault injector for its handlers."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], store: MirrorStore, injector: FaultInjector) -> None:
+        super().__init__(address, _Handler)
+        self.store = store
+        self.injector = injector
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "oncograph-gdc-mirror/1"
+    disable_nagle_algorithm = True
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s - %s", self.address_string(), format % args)
+
+    def _dispatch(self) -> None:
+        server = cast(MirrorHTTPServer, self.server)
+        try:
+            url = urlsplit(self.path)
+            parts = [unquote(p) for p in url.path.split("/") if p]
+            if parts[:1] == ["v0"]:
+                parts = parts[1:]
+            params = self._params(url.query)
+            if parts == ["status"]:
+                self._send(200, orjson.dumps(server.store.status))
+                return
+            if not parts or parts[0] not in ENDPOINTS or len(parts) > 2:
+                raise RequestError(f"no such endpoint: {url.path}", status=404)
+            endpoint: Endpoint = parts[0]
+            decision = server.injector.decide()
+            if decision.kind == "rate_limited":
+                message = {"message": "rate limit exceeded (mirror fault injection); retry later"}
+                headers = {"Retry-After": str(decision.retry_after_s)}
+                self._send(429, orjson.dumps(message), headers)
+                return
+            if decision.kind == "error":
+                message = {"message": f"simulated server error {decision.status} (mirror fault injection)"}
+                self._send(decision.status, orjson.dumps(message))
+                return
+            index = server.store.index(endpoint)
+            if len(parts) == 2:
+                body = entity_body(index, parts[1], params)
+            else:
+                body = search_body(index, parse_search_params(endpoint, params))
+            cut = int(len(body) * decision.cut_fraction) if decision.kind == "truncate" else None
+            self._send(200, body, truncate_at=cut)
+        except RequestError as exc:
+            self._send(exc.status, orjson.dumps({"message": str(exc)}))
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception as exc:  # a bug: answer 500 rather than dropping the connection
+            logger.exception("mirror failed on %s %s", self.command, self.path)
+            self._send(500, orjson.dumps({"message": f"internal mirror error: {type(exc).__name__}: {exc}"}))
+
+    def _params(self, query: str) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        _merge_pairs(params, parse_qsl(query, keep_blank_values=True))
+        if self.command != "POST":
+            return params
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            raise RequestError("chunked request bodies are not supported; send Content-Length", status=411)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > _MAX_BODY:
+            raise RequestError(f"request body too large ({length} bytes)", status=413)
+        raw = self.rfile.read(length) if length > 0 else b""
+        if not raw.strip():
+            return params
+        content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type == "application/x-www-form-urlencoded":
+            _merge_pairs(params, parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+            return params
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise RequestError(f"request body is not valid JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise RequestError("request body must be a JSON object of search parameters")
+        params.update(body)
+        return params
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        truncate_at: int | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if truncate_at is not None:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if truncate_at is None:
+            self.wfile.write(body)
+            return
+        self.wfile.write(body[: max(0, min(len(body) - 1, truncate_at))])
+        self.wfile.flush()
+        self.close_connection = True
+
+
+def _merge_pairs(params: dict[str, Any], pairs: list[tuple[str, str]]) -> None:
+    for key, value in pairs:
+        if key in _LIST_PARAMS and params.get(key):
+            params[key] = f"{params[key]},{value}"
+        else:
+            params[key] = value
+
+
+class MirrorServer:
+    """A mirror on a background thread; use as a context manager or call :meth:`start`/:meth:`stop`."""
+
+    def __init__(
+        self,
+        store: MirrorStore,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultConfig | FaultInjector | None = None,
+    ) -> None:
+        """Bind the server (``port=0`` picks a free port); ``faults`` is a config or a ready injector."""
+        self.injector = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
+        self.httpd = MirrorHTTPServer((host, port), store, self.injector)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:54321``."""
+        host, port = self.httpd.server_address[:2]
+        host_text = host.decode() if isinstance(host, bytes) else str(host)
+        if ":" in host_text:
+            host_text = f"[{host_text}]"
+        return f"http://{host_text}:{port}"
+
+    def start(self) -> MirrorServer:
+        """Serve on a daemon thread."""
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="gdc-mirror", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.httpd.server_close()
+
+    def __enter__(self) -> MirrorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def serve_mirror(
+    store: MirrorStore,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    faults: FaultConfig | FaultInjector | None = None,
+) -> Iterator[str]:
+    """Run a mirror on a background thread for the duration of the ``with`` block and yield its base URL.
+
+    Pass a :class:`FaultInjector` (rather than a :class:`FaultConfig`) to read its counters afterwards.
+
+    Example:
+        >>> with serve_mirror(MirrorStore.from_directory(path)) as url:  # doctest: +SKIP
+        ...     with GdcClient(base_url=url) as client:
+        ...         client.status()
+    """
+    with MirrorServer(store, host=host, port=port, faults=faults) as server:
+        yield server.url
+
+
+def run_mirror(
+    store: MirrorStore,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    faults: FaultConfig | FaultInjector | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve in the foreground until interrupted (Ctrl-C returns normally); ``on_ready`` gets the URL."""
+    server = MirrorServer(store, host=host, port=port, faults=faults)
+    try:
+        if on_ready is not None:
+            on_ready(server.url)
+        server.httpd.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        logger.info("GDC mirror on %s stopped", server.url)
+    finally:
+        server.httpd.server_close()

@@ -1,0 +1,224 @@
+"""Portal clinical TSVs (v1 short headers, v2 dotted headers and the v2 companion files) -> case records.
+
+A clinical TSV is a flattened join: one row per diagnosis x treatment (v2), per treatment (v1) or per
+follow-up x molecular test x other clinical attribute (v2 ``follow_up.tsv``). The rows of one case are grouped
+and the join is undone: each child object is de-duplicated by its GDC id (``diagnosis_id``, ``treatment_id``
+...), or, when the id column is absent or null, by its ``submitter_id`` or else by its whole content; child
+objects whose cells are all null are dropped (a row whose treatment columns are all ``'--`` means "no
+treatment"), and each child is attached to the parent object of its own row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from oncograph.domain.records import SourceRecord
+from oncograph.sources.gdc.portal import fields
+from oncograph.sources.gdc.portal.fields import ColumnMap
+from oncograph.sources.gdc.portal.tsv import Row, Table, clean
+
+_LIST_ORDER = (*fields.TOP_LIST_ENTITIES, *fields.PARENT)
+_MAX_SHOWN = 3
+
+
+def column_map(header: list[str], only_entity: str | None = None) -> tuple[ColumnMap, list[str]]:
+    """Map the columns of a clinical TSV to ``(entity, field)``; also return unmapped columns.
+
+    Args:
+        header: the TSV header.
+        only_entity: for a v1 (short-header) companion file, the entity all non-id columns belong to.
+    """
+    if any("." in column for column in header) and {"cases.case_id", "cases.submitter_id"} & set(header):
+        return fields.dotted_column_map(header)
+    mapping = fields.short_column_map(header)
+    if only_entity is not None:
+        for column, (entity, field) in mapping.items():
+            if entity not in ("cases", "project"):
+                mapping[column] = (only_entity, field)
+    return mapping, []
+
+
+class _Node:
+    """One clinical object being assembled, with its de-duplicated children."""
+
+    __slots__ = ("children", "fields", "line")
+
+    def __init__(self, values: dict[str, str | None], line: int) -> None:
+        self.fields = values
+        self.line = line
+        self.children: dict[str, dict[Hashable, _Node]] = {}
+
+    def render(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.fields)
+        for entity, nodes in self.children.items():
+            out[entity] = [node.render() for node in nodes.values()]
+        return out
+
+
+def _key(entity: str, values: dict[str, str | None]) -> tuple[Hashable, str]:
+    """The de-duplication key of a child object and a label for messages."""
+    ident = values.get(fields.ID_FIELD.get(entity, ""))
+    if ident is not None:
+        return ("id", ident), ident
+    submitter = values.get("submitter_id")
+    if submitter is not None:
+        return ("submitter_id", submitter), submitter
+    return ("content", tuple(values.items())), "without id"
+
+
+def _differences(old: dict[str, str | None], new: dict[str, str | None]) -> str:
+    changed = [k for k in new if old.get(k) != new[k]]
+    shown = ", ".join(f"{k}: {old.get(k)!r} vs {new[k]!r}" for k in changed[:_MAX_SHOWN])
+    return shown + (f" (+{len(changed) - _MAX_SHOWN} more)" if len(changed) > _MAX_SHOWN else "")
+
+
+class _CaseBuilder:
+    """Undo the row join for the rows of one case."""
+
+    def __init__(self, file_name: str, by_entity: dict[str, list[tuple[str, str]]]) -> None:
+        self.file_name = file_name
+        self.by_entity = by_entity
+        self.singles: dict[str, _Node] = {}
+        self.lists: dict[str, dict[Hashable, _Node]] = {}
+        self.problems: list[str] = []
+
+    def _values(self, row: Row, entity: str) -> dict[str, str | None]:
+        return {field: clean(row.cells.get(column)) for column, field in self.by_entity.get(entity, [])}
+
+    def _merge(self, label: str, node: _Node, values: dict[str, str | None], line: int) -> None:
+        if node.fields != values:
+            self.problems.append(
+                f"{self.file_name} line {line}: {label} differs from line {node.line}: "
+                f"{_differences(node.fields, values)}"
+            )
+
+    def add(self, row: Row) -> None:
+        for entity in ("cases", "project", *fields.SINGLE_ENTITIES):
+            if entity not in self.by_entity:
+                continue
+            values = self._values(row, entity)
+            if entity not in ("cases", "project") and all(v is None for v in values.values()):
+                continue
+            if entity in self.singles:
+                self._merge(entity, self.singles[entity], values, row.line)
+            else:
+                self.singles[entity] = _Node(values, row.line)
+        row_nodes: dict[str, _Node] = {}
+        for entity in _LIST_ORDER:
+            if entity not in self.by_entity:
+                continue
+            values = self._values(row, entity)
+            if all(v is None for v in values.values()):
+                continue
+            parent_entity = fields.PARENT.get(entity)
+            if parent_entity is None:
+                siblings = self.lists.setdefault(entity, {})
+            elif parent_entity in row_nodes:
+                siblings = row_nodes[parent_entity].children.setdefault(entity, {})
+            else:
+                self.problems.append(
+                    f"{self.file_name} line {row.line}: {entity} values without any {parent_entity} values "
+                    f"in the same row"
+                )
+                continue
+            key, label = _key(entity, values)
+            node = siblings.get(key)
+            if node is None:
+                node = siblings[key] = _Node(values, row.line)
+            else:
+                self._merge(f"{entity} {label}", node, values, row.line)
+            row_nodes[entity] = node
+
+    def document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {}
+        case = self.singles.get("cases")
+        if case is not None:
+            for name in ("case_id", "submitter_id"):
+                if name in case.fields:
+                    doc[name] = case.fields[name]
+        project = self.singles.get("project")
+        if project is not None and any(v is not None for v in project.fields.values()):
+            doc["project"] = dict(project.fields)
+        if case is not None:
+            doc.update({k: v for k, v in case.fields.items() if k not in doc})
+        for entity in fields.SINGLE_ENTITIES:
+            if entity in self.singles:
+                doc[entity] = dict(self.singles[entity].fields)
+        for entity, nodes in self.lists.items():
+            doc[entity] = [node.render() for node in nodes.values()]
+        return doc
+
+
+def _ids(row: Row, id_columns: dict[str, str]) -> tuple[str | None, str | None]:
+    case_id = clean(row.cells.get(id_columns.get("case_id", "")))
+    submitter = clean(row.cells.get(id_columns.get("submitter_id", "")))
+    return case_id, submitter
+
+
+def case_records(
+    table: Table, file_name: str, source: str, only_entity: str | None = None
+) -> tuple[list[SourceRecord], list[str]]:
+    """Turn a clinical TSV into one case record per case.
+
+    Args:
+        table: the parsed TSV.
+        file_name: the file's name, for record paths and problems.
+        source: the records' source name.
+        only_entity: for a v1 companion file, the entity its non-id columns belong to.
+
+    Returns:
+        The case records in order of first appearance, and the columns that could not be placed in the
+        documents (they stay in ``raw``).
+    """
+    mapping, unmapped = column_map(table.header, only_entity)
+    by_entity: dict[str, list[tuple[str, str]]] = {}
+    id_columns: dict[str, str] = {}
+    for column, (entity, field) in mapping.items():
+        by_entity.setdefault(entity, []).append((column, field))
+        if entity == "cases" and field in ("case_id", "submitter_id"):
+            id_columns.setdefault(field, column)
+    groups: dict[Hashable, list[Row]] = {}
+    for row in table.rows:
+        case_id, submitter = _ids(row, id_columns)
+        key: Hashable = ("case_id", case_id.lower()) if case_id else ("submitter_id", submitter or row.line)
+        groups.setdefault(key, []).append(row)
+    return [_record(rows, file_name, source, by_entity, id_columns) for rows in groups.values()], unmapped
+
+
+def _record(
+    rows: list[Row],
+    file_name: str,
+    source: str,
+    by_entity: dict[str, list[tuple[str, str]]],
+    id_columns: dict[str, str],
+) -> SourceRecord:
+    builder = _CaseBuilder(file_name, by_entity)
+    problems: list[str] = []
+    for row in rows:
+        if row.problem is None:
+            builder.add(row)
+        else:
+            problems.append(row.problem)
+    doc = builder.document()
+    case_id, submitter = next(
+        (ids for ids in (_ids(row, id_columns) for row in rows) if ids != (None, None)), (None, None)
+    )
+    if "case_id" not in doc and case_id is not None:
+        doc["case_id"] = case_id
+    if "submitter_id" not in doc and submitter is not None:
+        doc["submitter_id"] = submitter
+    problems.extend(builder.problems)
+    if case_id is None and submitter is None and not problems:
+        problems.append("missing case_id and submitter_id")
+    label = submitter or case_id or f"at line {rows[0].line}"
+    bad_line = next((f" > line {row.line}" for row in rows if row.problem is not None), "")
+    return SourceRecord(
+        source=source,
+        entity_type="case",
+        entity_id=case_id.lower() if case_id else None,
+        document=doc,
+        raw=[row.raw() for row in rows],
+        path=f"{file_name} > case {label}{bad_line}",
+        problems=tuple(problems),
+    )

@@ -1,0 +1,1 @@
+"""Shared test helpers (importable as ``support`` because pytest puts tests/ on sys.path)."""
