@@ -67,7 +67,9 @@ def test_release_label_of_an_old_api_without_data_release() -> None:
     assert GdcStatus().release_label() == "unknown"
 
 
-def test_paging_a_project_returns_exactly_the_stored_documents(mirror_url: str, mirror_store: MirrorStore) -> None:
+def test_paging_a_project_returns_exactly_the_stored_documents(
+    mirror_url: str, mirror_store: MirrorStore
+) -> None:
     expected = _chol_documents(mirror_store)
     groups = nested_paths(expected)
     assert groups <= set(CASE_EXPAND_GROUPS)  # GDC's documented groups cover the real CHOL documents
@@ -102,12 +104,17 @@ def test_get_projects_and_settings(mirror_url: str, mirror_store: MirrorStore) -
 
 
 def test_faulty_mirror_yields_the_identical_hit_list(mirror_url: str, mirror_store: MirrorStore) -> None:
-    config = FaultConfig(fail_rate=0.3, truncate_rate=0.1, rate_limit=300, rate_burst=3, seed=7)
-    injector = FaultInjector(config)
+    # The bucket refills only while the client waits (shared fake clock), so the run is deterministic:
+    # 50 requests/s with a burst of 2 means every third request is answered 429.
+    recorder = Recorder()
+    config = FaultConfig(fail_rate=0.3, truncate_rate=0.1, rate_limit=50, rate_burst=2, seed=7)
+    injector = FaultInjector(config, clock=recorder.clock)
     with GdcClient(mirror_url, page_size=60) as clean_client:
         clean = list(clean_client.iter_hits("cases", expand=["diagnoses", "demographic"]))
     with serve_mirror(mirror_store, faults=injector) as url:
-        client = GdcClient(url, page_size=60, max_attempts=40, backoff_base_s=0.002, backoff_max_s=0.02)
+        client = GdcClient(
+            url, page_size=60, max_attempts=40, backoff_max_s=0.05, sleep=recorder.sleep, rng=random.Random(1)
+        )
         with client:
             faulty = list(client.iter_hits("cases", expand=["diagnoses", "demographic"]))
             chol = [h for p in client.iter_pages("cases", filters=CHOL, expand=CASE_EXPAND_GROUPS, page_size=7)
@@ -118,6 +125,7 @@ def test_faulty_mirror_yields_the_identical_hit_list(mirror_url: str, mirror_sto
     assert counters.errors > 0 and counters.truncated > 0 and counters.rate_limited > 0
     assert client.retries == counters.errors + counters.truncated + counters.rate_limited
     assert client.attempts == counters.requests  # every attempt reached the mirror
+    assert len(recorder.waits) == client.retries and max(recorder.waits) <= 0.05  # Retry-After 1 s, capped
 
 
 def test_always_failing_server_gives_up_with_a_clear_message(mirror_store: MirrorStore) -> None:
@@ -161,10 +169,12 @@ def test_malformed_filters_fail_at_once_without_retries(mirror_url: str) -> None
 
 def test_timeouts_and_refused_connections_are_retried(mirror_store: MirrorStore) -> None:
     recorder = Recorder()
-    with serve_mirror(mirror_store, faults=FaultConfig(latency_ms=400)) as url:
-        with GdcClient(url, timeout_s=0.05, max_attempts=2, sleep=recorder.sleep) as client:
-            with pytest.raises(SourceUnavailableError, match="last failure: timeout"):
-                client.get("projects", "TARGET-NBL")
+    with (
+        serve_mirror(mirror_store, faults=FaultConfig(latency_ms=400)) as url,
+        GdcClient(url, timeout_s=0.05, max_attempts=2, sleep=recorder.sleep) as client,
+        pytest.raises(SourceUnavailableError, match="last failure: timeout"),
+    ):
+        client.get("projects", "TARGET-NBL")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -212,7 +222,7 @@ class _Scripted(BaseHTTPRequestHandler):
 def scripted(*replies: Reply) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
     server.script = list(replies)  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -246,6 +256,9 @@ def test_retry_after_http_date() -> None:
 def test_an_empty_page_before_total_is_an_error() -> None:
     short = orjson.dumps({"data": {"hits": [], "pagination": {"count": 0, "total": 30, "size": 10, "from": 10,
                                                               "sort": "", "page": 2, "pages": 3}}})  # fmt: skip
-    with scripted((200, {}, short, None)) as url, GdcClient(url, page_size=10) as client:
-        with pytest.raises(SourceError, match="empty page at from=0 although total=30"):
-            list(client.iter_pages("projects", filters=None))
+    with (
+        scripted((200, {}, short, None)) as url,
+        GdcClient(url, page_size=10) as client,
+        pytest.raises(SourceError, match="empty page at from=0 although total=30"),
+    ):
+        list(client.iter_pages("projects", filters=None))

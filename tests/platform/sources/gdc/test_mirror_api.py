@@ -69,7 +69,11 @@ def test_pagination_math_matches_every_recorded_response() -> None:
         if not isinstance(block, dict):
             continue
         mine = pagination(
-            total=block["total"], count=block["count"], size=block["size"], from_=block["from"], sort=block["sort"]
+            total=block["total"],
+            count=block["count"],
+            size=block["size"],
+            from_=block["from"],
+            sort=block["sort"],
         )
         assert mine == block, path.name
         checked += 1
@@ -84,8 +88,10 @@ def test_pagination_math_matches_every_recorded_response() -> None:
         "gdc_cases_excludeifany_zero_hits.json",
     ],
 )
-def test_documented_exclude_examples_reproduce_the_recorded_responses(api, recorded, name: str) -> None:
-    op = {"gdc_cases_HCMI_f": "=", "gdc_cases_HCMI_e": "exclude", "gdc_cases_exclud": "excludeifany"}[name[:16]]
+def test_documented_exclude_examples_reproduce_the_recorded_responses(api: Api, recorded: Recorded, name: str) -> None:
+    op = {"gdc_cases_HCMI_f": "=", "gdc_cases_HCMI_e": "exclude", "gdc_cases_exclud": "excludeifany"}[
+        name[:16]
+    ]
     # the request bodies of GDC API docs, Search_and_Retrieval.md "exclude / excludeifany" examples
     body = {
         "size": 10,
@@ -93,7 +99,10 @@ def test_documented_exclude_examples_reproduce_the_recorded_responses(api, recor
             "op": "and",
             "content": [
                 {"op": "=", "content": {"field": "case_id", "value": [HCMI_CASE]}},
-                {"op": op, "content": {"field": "diagnoses.classification_of_tumor", "value": ["metastasis"]}},
+                {
+                    "op": op,
+                    "content": {"field": "diagnoses.classification_of_tumor", "value": ["metastasis"]},
+                },
             ],
         },
         "expand": "diagnoses",
@@ -104,10 +113,12 @@ def test_documented_exclude_examples_reproduce_the_recorded_responses(api, recor
     assert response.json() == recorded(name)
 
 
-def test_recorded_sorted_listings_are_reproduced(api, recorded) -> None:
+def test_recorded_sorted_listings_are_reproduced(api: Api, recorded: Recorded) -> None:
     cases = _search(api, fields="submitter_id", sort="submitter_id:asc", size=10)
     assert cases["hits"] == recorded("gdc_cases_sort_submitter_id_asc_size10.json")["data"]["hits"]
-    five = _search(api, "/cases", "GET", fields="submitter_id", sort="submitter_id:asc", size=5, pretty="true")
+    five = _search(
+        api, "/cases", "GET", fields="submitter_id", sort="submitter_id:asc", size=5, pretty="true"
+    )
     assert five["hits"] == recorded("gdc_cases_fields_submitter_id_pretty_size5.json")["data"]["hits"]
     files = _search(api, "/files", "GET", **{"from": 0, "size": 2, "sort": "file_size:asc"})
     assert files["hits"] == recorded("gdc_files_list_from0_size2_sort_file_size.json")["data"]["hits"]
@@ -124,7 +135,7 @@ def _replay(mirror_url: str, name: str) -> dict[str, Any]:
     return body
 
 
-def test_recorded_get_urls_replay(mirror_url: str, recorded) -> None:
+def test_recorded_get_urls_replay(mirror_url: str, recorded: Recorded) -> None:
     follow_up = "gdc_cases_expand_follow_ups_1hits.json"  # ">=" on a doubly nested list, fields projection
     assert _replay(mirror_url, follow_up) == recorded(follow_up)
     bh = "gdc_cases_filter_submitter_id_TCGA-BH-A0EA.json"  # the filters string ends in "\n\n"
@@ -134,7 +145,7 @@ def test_recorded_get_urls_replay(mirror_url: str, recorded) -> None:
     assert got["data"]["hits"][0].keys() == real["data"]["hits"][0].keys()
 
 
-def test_zero_hits_and_out_of_range_pages(api) -> None:
+def test_zero_hits_and_out_of_range_pages(api: Api) -> None:
     none = _search(api, filters={"op": "=", "content": {"field": "submitter_id", "value": "nobody"}})
     assert none == {
         "hits": [],
@@ -149,12 +160,14 @@ def test_zero_hits_and_out_of_range_pages(api) -> None:
         "count": 0, "total": 51, "size": 0, "from": 0, "sort": "", "page": 1, "pages": 51,
     }  # fmt: skip
     last = _search(api, filters=CHOL, size=7, sort="submitter_id:asc", **{"from": 49})
-    assert len(last["hits"]) == 2 and last["pagination"]["page"] == 8 and last["pagination"]["sort"] == (
-        "submitter_id:asc"
+    assert (
+        len(last["hits"]) == 2
+        and last["pagination"]["page"] == 8
+        and last["pagination"]["sort"] == ("submitter_id:asc")
     )
 
 
-def test_every_hit_carries_id(api) -> None:
+def test_every_hit_carries_id(api: Api) -> None:
     for endpoint, key in (("/cases", "case_id"), ("/files", "file_id"), ("/projects", "project_id")):
         data = _search(api, endpoint, size=10_000)
         assert data["pagination"]["count"] == data["pagination"]["total"] == len(data["hits"])
@@ -165,7 +178,7 @@ def test_every_hit_carries_id(api) -> None:
 # ---------------------------------------------------------------- filters
 
 
-def test_equality_ops_with_and_without_prefix(api, chol_raw) -> None:
+def test_equality_ops_with_and_without_prefix(api: Api, chol_raw: CholRaw) -> None:
     clinical, _ = chol_raw
     all_chol = {c["submitter_id"] for c in clinical}
     assert len(all_chol) == 51
@@ -178,11 +191,14 @@ def test_equality_ops_with_and_without_prefix(api, chol_raw) -> None:
     male = {c["submitter_id"] for c in clinical if c.get("demographic", {}).get("gender") == "male"}
     not_female = {c["submitter_id"] for c in clinical if c.get("demographic", {}).get("gender") != "female"}
     assert _chol_ids(api, {"op": "=", "content": {"field": "demographic.gender", "value": "male"}}) == male
-    assert _chol_ids(api, {"op": "!=", "content": {"field": "demographic.gender", "value": "female"}}) == not_female
+    assert (
+        _chol_ids(api, {"op": "!=", "content": {"field": "demographic.gender", "value": "female"}})
+        == not_female
+    )
     assert len(not_female) == 24  # 21 male + 3 cases without a demographic
 
 
-def test_comparison_ops_on_nested_lists(api, chol_raw) -> None:
+def test_comparison_ops_on_nested_lists(api: Api, chol_raw: CholRaw) -> None:
     clinical, _ = chol_raw
 
     def ages(case: dict[str, Any]) -> list[float]:
@@ -204,21 +220,26 @@ def test_comparison_ops_on_nested_lists(api, chol_raw) -> None:
     assert len(_chol_ids(api, dates)) == 48  # ISO dates compare as strings
 
 
-def test_exclude_removes_only_when_all_values_match_excludeifany_when_any(api, chol_raw) -> None:
+def test_exclude_removes_only_when_all_values_match_excludeifany_when_any(api: Api, chol_raw: CholRaw) -> None:
     _, biospecimen = chol_raw
     types = {c["submitter_id"]: {s["sample_type"] for s in c["samples"]} for c in biospecimen}
     field = "samples.sample_type"
     pair = ["Primary Tumor", "Blood Derived Normal"]
-    assert len(_chol_ids(api, {"op": "exclude", "content": {"field": field, "value": ["Primary Tumor"]}})) == 51
-    assert _chol_ids(api, {"op": "excludeifany", "content": {"field": field, "value": ["Primary Tumor"]}}) == set()
+    assert (
+        len(_chol_ids(api, {"op": "exclude", "content": {"field": field, "value": ["Primary Tumor"]}})) == 51
+    )
+    assert (
+        _chol_ids(api, {"op": "excludeifany", "content": {"field": field, "value": ["Primary Tumor"]}})
+        == set()
+    )
     kept = _chol_ids(api, {"op": "exclude", "content": {"field": field, "value": pair}})
     assert kept == {k for k, v in types.items() if not v <= set(pair)} and len(kept) == 20
-    assert _chol_ids(api, {"op": "excludeifany", "content": {"field": field, "value": ["Solid Tissue Normal"]}}) == {
-        k for k, v in types.items() if "Solid Tissue Normal" not in v
-    }
+    assert _chol_ids(
+        api, {"op": "excludeifany", "content": {"field": field, "value": ["Solid Tissue Normal"]}}
+    ) == {k for k, v in types.items() if "Solid Tissue Normal" not in v}
 
 
-def test_is_and_not_missing(api, chol_raw) -> None:
+def test_is_and_not_missing(api: Api, chol_raw: CholRaw) -> None:
     clinical, _ = chol_raw
     missing = {c["submitter_id"] for c in clinical if "demographic" not in c}
     assert len(missing) == 3
@@ -227,10 +248,13 @@ def test_is_and_not_missing(api, chol_raw) -> None:
     not_missing = {"op": "not", "content": {"field": "demographic.gender"}}
     assert _chol_ids(api, not_missing) == {c["submitter_id"] for c in clinical} - missing
     dead = {c["submitter_id"] for c in clinical if "days_to_death" in c.get("demographic", {})}
-    assert _chol_ids(api, {"op": "not", "content": {"field": "demographic.days_to_death", "value": "MISSING"}}) == dead
+    assert (
+        _chol_ids(api, {"op": "not", "content": {"field": "demographic.days_to_death", "value": "MISSING"}})
+        == dead
+    )
 
 
-def test_boolean_combinations_wildcards_and_types(api, chol_raw) -> None:
+def test_boolean_combinations_wildcards_and_types(api: Api, chol_raw: CholRaw) -> None:
     clinical, _ = chol_raw
     male = {"op": "=", "content": {"field": "demographic.gender", "value": "male"}}
     dead = {"op": "=", "content": {"field": "demographic.vital_status", "value": "Dead"}}
@@ -243,13 +267,23 @@ def test_boolean_combinations_wildcards_and_types(api, chol_raw) -> None:
     }
     assert len(_chol_ids(api, {"op": "and", "content": []})) == 51
     assert _chol_ids(api, {"op": "or", "content": []}) == set()
-    radiation = {"op": "in", "content": {"field": "diagnoses.treatments.treatment_type", "value": ["Radiation*"]}}
+    radiation = {
+        "op": "in",
+        "content": {"field": "diagnoses.treatments.treatment_type", "value": ["Radiation*"]},
+    }
     assert len(_chol_ids(api, radiation)) == 48
     lower = {"op": "=", "content": {"field": "diagnoses.primary_diagnosis", "value": "cholangiocarcinoma"}}
     assert _chol_ids(api, lower) == set()  # case-sensitive, like the keyword fields of the real index
-    hcmi = _search(api, filters={"op": "=", "content": {"field": "diagnoses.diagnosis_is_primary_disease", "value": True}})
+    hcmi = _search(
+        api,
+        filters={"op": "=", "content": {"field": "diagnoses.diagnosis_is_primary_disease", "value": True}},
+    )
     assert HCMI_CASE in {h["id"] for h in hcmi["hits"]}
-    cptac = _search(api, filters={"op": "=", "content": {"field": "diagnoses.diagnosis_is_primary_disease", "value": "true"}}, size=0)
+    cptac = _search(
+        api,
+        filters={"op": "=", "content": {"field": "diagnoses.diagnosis_is_primary_disease", "value": "true"}},
+        size=0,
+    )
     assert cptac["pagination"]["total"] > 200  # CPTAC-3 stores the string "true"; both spellings match
 
 
@@ -262,15 +296,18 @@ def test_boolean_combinations_wildcards_and_types(api, chol_raw) -> None:
         ({"op": "in", "content": {"field": "submitter_id", "value": []}}, "empty value list"),
         ({"op": "=", "content": [{"field": "x"}]}, "needs 'content' to be an object"),
         ({"op": "and", "content": {"op": "=", "content": {}}}, "list of filter nodes"),
-        ({"op": "and", "content": [{"op": "=", "content": {"value": 1}}]}, "filters.content[0]: 'content.field'"),
-        ({"op": "is", "content": {"field": "x", "value": "present"}}, "only takes the value \"MISSING\""),
+        (
+            {"op": "and", "content": [{"op": "=", "content": {"value": 1}}]},
+            "filters.content[0]: 'content.field'",
+        ),
+        ({"op": "is", "content": {"field": "x", "value": "present"}}, 'only takes the value "MISSING"'),
         ({"op": "<", "content": {"field": "x", "value": [1, 2]}}, "exactly one value"),
         ({"op": "=", "content": {"field": "x", "value": None}}, "use op 'is' with MISSING"),
         ("{not json", "filters is not valid JSON"),
         ([1, 2], "must be an object"),
     ],
 )
-def test_malformed_filters_answer_400_with_the_problem(api, filters: Any, fragment: str) -> None:
+def test_malformed_filters_answer_400_with_the_problem(api: Api, filters: Any, fragment: str) -> None:
     response = api("/cases", filters=filters)
     assert response.status_code == 400
     assert fragment in response.json()["message"]
@@ -279,7 +316,7 @@ def test_malformed_filters_answer_400_with_the_problem(api, filters: Any, fragme
 # ---------------------------------------------------------------- projection
 
 
-def test_default_fields_are_top_level_scalars(api, mirror_store: MirrorStore) -> None:
+def test_default_fields_are_top_level_scalars(api: Api, mirror_store: MirrorStore) -> None:
     data = _search(api, filters=CHOL, size=100)
     for hit in data["hits"]:
         doc = mirror_store.get("cases", hit["id"])
@@ -288,9 +325,11 @@ def test_default_fields_are_top_level_scalars(api, mirror_store: MirrorStore) ->
         assert not any(isinstance(v, dict) for v in hit.values())
 
 
-def test_fields_walk_into_lists(api, chol_raw) -> None:
+def test_fields_walk_into_lists(api: Api, chol_raw: CholRaw) -> None:
     clinical, _ = chol_raw
-    data = _search(api, filters=CHOL, size=100, fields="diagnoses.treatments.treatment_type,cases.submitter_id")
+    data = _search(
+        api, filters=CHOL, size=100, fields="diagnoses.treatments.treatment_type,cases.submitter_id"
+    )
     expected = {
         c["submitter_id"]: [{"treatments": [{"treatment_type": t["treatment_type"]} for t in d["treatments"]]}
                             for d in c["diagnoses"]]
@@ -301,7 +340,7 @@ def test_fields_walk_into_lists(api, chol_raw) -> None:
         assert hit.get("diagnoses") == expected.get(hit["submitter_id"])
 
 
-def test_expand_gives_group_scalars_only(api, chol_raw) -> None:
+def test_expand_gives_group_scalars_only(api: Api, chol_raw: CholRaw) -> None:
     clinical, _ = chol_raw
     data = _search(api, filters=CHOL, size=100, expand=["diagnoses", "demographic"])
     by_id = {c["submitter_id"]: c for c in clinical}
@@ -315,15 +354,22 @@ def test_expand_gives_group_scalars_only(api, chol_raw) -> None:
     assert all(set(d) == {"treatments"} for h in deeper["hits"] for d in h.get("diagnoses", []))
 
 
-def test_single_entity_and_404(api, mirror_url: str, mirror_store: MirrorStore) -> None:
+def test_single_entity_and_404(api: Api, mirror_url: str, mirror_store: MirrorStore) -> None:
     doc = mirror_store.get("cases", "0775583e-c0a0-4f18-9ca2-8f89cedce3d6")
     assert doc is not None
     for prefix in ("", "/v0"):
-        response = httpx.get(f"{mirror_url}{prefix}/cases/0775583e-c0a0-4f18-9ca2-8f89cedce3d6", params={"expand": "demographic"})
+        response = httpx.get(
+            f"{mirror_url}{prefix}/cases/0775583e-c0a0-4f18-9ca2-8f89cedce3d6",
+            params={"expand": "demographic"},
+        )
         assert response.status_code == 200
         body = response.json()
         assert body["warnings"] == {}
-        assert body["data"] == {"case_id": doc["case_id"], "submitter_id": doc["submitter_id"], "demographic": doc["demographic"]}
+        assert body["data"] == {
+            "case_id": doc["case_id"],
+            "submitter_id": doc["submitter_id"],
+            "demographic": doc["demographic"],
+        }
     missing = httpx.get(f"{mirror_url}/cases/no-such-case")
     assert missing.status_code == 404 and "not found" in missing.json()["message"]
     assert httpx.get(f"{mirror_url}/annotations").status_code == 404
@@ -339,24 +385,34 @@ def test_get_post_json_string_and_form_requests_agree(mirror_url: str) -> None:
               "from": "3", "sort": "submitter_id:desc"}  # fmt: skip
     get = httpx.get(f"{mirror_url}/cases", params=params).json()
     post_string = httpx.post(f"{mirror_url}/cases", json=params).json()
-    post_object = httpx.post(f"{mirror_url}/cases", json={**params, "filters": CHOL, "size": 5, "from": 3}).json()
+    post_object = httpx.post(
+        f"{mirror_url}/cases", json={**params, "filters": CHOL, "size": 5, "from": 3}
+    ).json()
     form = httpx.post(f"{mirror_url}/v0/cases", data=params).json()
     assert get == post_string == post_object == form
     assert get["data"]["pagination"]["count"] == 5
 
 
-def test_sort_directions_missing_last_and_ties_by_id(api) -> None:
+def test_sort_directions_missing_last_and_ties_by_id(api: Api) -> None:
     asc = _search(api, filters=CHOL, size=100, fields="submitter_id", sort="submitter_id:asc")
     desc = _search(api, filters=CHOL, size=100, fields="submitter_id", sort="cases.submitter_id:desc")
     names = [h["submitter_id"] for h in asc["hits"]]
     assert names == sorted(names) and [h["submitter_id"] for h in desc["hits"]] == names[::-1]
     for direction in ("asc", "desc"):
-        data = _search(api, filters=CHOL, size=100, fields="demographic.days_to_death", sort=f"demographic.days_to_death:{direction}")
+        data = _search(
+            api,
+            filters=CHOL,
+            size=100,
+            fields="demographic.days_to_death",
+            sort=f"demographic.days_to_death:{direction}",
+        )
         values = [h.get("demographic", {}).get("days_to_death") for h in data["hits"]]
         present = [v for v in values if v is not None]
         assert values[: len(present)] == sorted(present, reverse=direction == "desc")
-        assert values[len(present):] == [None] * (51 - len(present))
-    tied = _search(api, filters=CHOL, size=100, fields="demographic.gender", sort="demographic.gender:asc,case_id:desc")
+        assert values[len(present) :] == [None] * (51 - len(present))
+    tied = _search(
+        api, filters=CHOL, size=100, fields="demographic.gender", sort="demographic.gender:asc,case_id:desc"
+    )
     genders = [h.get("demographic", {}).get("gender") for h in tied["hits"]]
     assert genders == ["female"] * 27 + ["male"] * 21 + [None] * 3
     females = [h["id"] for h in tied["hits"][:27]]
@@ -374,7 +430,7 @@ def test_sort_directions_missing_last_and_ties_by_id(api) -> None:
         ({"fields": 7}, "fields must be"),
     ],
 )
-def test_bad_parameters_answer_400(api, params: dict[str, Any], fragment: str) -> None:
+def test_bad_parameters_answer_400(api: Api, params: dict[str, Any], fragment: str) -> None:
     response = api("/cases", **params)
     assert response.status_code == 400 and fragment in response.json()["message"]
 

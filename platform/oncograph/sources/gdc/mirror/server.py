@@ -92,6 +92,8 @@ class _Handler(BaseHTTPRequestHandler):
             cut = int(len(body) * decision.cut_fraction) if decision.kind == "truncate" else None
             self._send(200, body, truncate_at=cut)
         except RequestError as exc:
+            if exc.status in (411, 413):  # the body was not read: the connection cannot be reused
+                self.close_connection = True
             self._send(exc.status, orjson.dumps({"message": str(exc)}))
         except (ConnectionError, TimeoutError):
             self.close_connection = True

@@ -73,6 +73,7 @@ class EndpointIndex:
         self._queries: OrderedDict[tuple[bytes, tuple[SortKey, ...]], list[int]] = OrderedDict()
         self._encoded: OrderedDict[Projection, dict[tuple[int, bool], bytes]] = OrderedDict()
         self._by_id: list[int] | None = None
+        self._orders: dict[tuple[SortKey, ...], tuple[list[int], list[int]]] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -98,17 +99,24 @@ class EndpointIndex:
                 self._queries.move_to_end(key)
                 return cached
         matched = None if node is None else evaluate(node, self.column, len(self))
-        order = self._sorted(sort) if sort else range(len(self))
-        result = list(order) if matched is None else [i for i in order if i in matched]
+        if sort:
+            order, rank = self._sorted(sort)
+            result = list(order) if matched is None else sorted(matched, key=rank.__getitem__)
+        else:
+            result = list(range(len(self))) if matched is None else sorted(matched)
         with self._lock:
             self._queries[key] = result
             if len(self._queries) > _QUERY_CACHE_SIZE:
                 self._queries.popitem(last=False)
         return result
 
-    def _sorted(self, sort: tuple[SortKey, ...]) -> list[int]:
+    def _sorted(self, sort: tuple[SortKey, ...]) -> tuple[list[int], list[int]]:
         # Ties are broken by id so that paging is deterministic; missing values sort last in both directions;
         # multi-valued fields sort by their smallest (asc) or largest (desc) value, as Elasticsearch does.
+        # Returns the order and each document's rank in it (cached per sort).
+        cached = self._orders.get(sort)
+        if cached is not None:
+            return cached
         if self._by_id is None:
             self._by_id = sorted(range(len(self)), key=self.ids.__getitem__)
         order = list(self._by_id)
@@ -125,7 +133,11 @@ class EndpointIndex:
                     rank, value = max(ranked) if term.descending else min(ranked)
                     keys.append((1 if term.descending else 0, rank, value))
             order.sort(key=keys.__getitem__, reverse=term.descending)
-        return order
+        positions = [0] * len(order)
+        for position, index in enumerate(order):
+            positions[index] = position
+        self._orders[sort] = (order, positions)
+        return order, positions
 
     def encoded(self, index: int, projection: Projection, *, with_id: bool = True) -> bytes:
         """The serialized projection of document ``index``; search hits get ``id`` first (cached)."""

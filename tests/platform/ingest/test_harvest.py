@@ -1,0 +1,120 @@
+"""Harvest through the real HTTP client from the local GDC-compatible server into real PostgreSQL."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session, sessionmaker
+from support.graph import snapshot
+
+from oncograph.ingest.harvest import harvest_gdc
+from oncograph.lineage import lineage_of
+from oncograph.sources.gdc.client import GdcClient
+from oncograph.sources.gdc.mirror import FaultConfig, FaultInjector, MirrorStore, build_mirror_directory, serve_mirror
+
+PROJECTS = ["TCGA-CHOL", "TCGA-GBM", "TCGA-BRCA"]
+
+
+@pytest.fixture(scope="module")
+def mirror_dir(tmp_path_factory: pytest.TempPathFactory, gdc_data: Path) -> Path:
+    out = tmp_path_factory.mktemp("mirror")
+    build_mirror_directory(gdc_data, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def store(mirror_dir: Path) -> MirrorStore:
+    return MirrorStore.from_directory(mirror_dir)
+
+
+def _client(url: str) -> GdcClient:
+    return GdcClient(url, page_size=97, backoff_base_s=0.001, backoff_max_s=0.05, max_attempts=40)
+
+
+def _harvest(factory: sessionmaker[Session], store: MirrorStore, faults: FaultConfig | None = None) -> Any:
+    injector = FaultInjector(faults)
+    with serve_mirror(store, faults=injector) as url, _client(url) as client:
+        harvest, counts = harvest_gdc(factory, client, PROJECTS)
+    return harvest, counts, injector, client
+
+
+def _expected_cases(store: MirrorStore) -> set[str]:
+    return {
+        str(d["case_id"])
+        for d in store.documents("cases")
+        if isinstance(d.get("project"), dict) and d["project"].get("project_id") in PROJECTS
+    }
+
+
+def test_harvest_lands_every_case_and_reharvest_is_a_noop(
+    factory: sessionmaker[Session], db: Session, store: MirrorStore
+) -> None:
+    harvest, counts, _, _ = _harvest(factory, store)
+    cases = _expected_cases(store)
+    assert len(cases) > 1000
+    stored = {str(c) for (c,) in db.execute(text("SELECT case_id FROM patient"))}
+    assert stored == cases
+    assert counts.entities()["patient"]["inserted"] == len(cases)
+    run = db.execute(text("SELECT status, source_release_id IS NOT NULL, counts FROM run WHERE id = :i"),
+                     {"i": harvest.run.id}).one()
+    assert run[0] == "succeeded" and run[1]
+    assert harvest.release == "Data Release 45.0 - December 04, 2025"
+
+    _, again, _, _ = _harvest(factory, store)
+    for kind, c in again.entities().items():
+        assert (c["inserted"], c["updated"]) == (0, 0), kind
+    assert again.documents_new == 0
+
+
+def test_faults_do_not_change_the_graph(
+    store: MirrorStore, fresh_db_url: str, pg_server_url: str, template_url: str, tmp_path: Path
+) -> None:
+    from sqlalchemy import create_engine
+
+    from conftest import _clone
+
+    clean_url = fresh_db_url
+    faulty_url = _clone(pg_server_url, template_url, f"{Path(fresh_db_url).name}_faulty_test")
+    snaps = []
+    for url, faults in ((clean_url, None), (faulty_url, FaultConfig(fail_rate=0.2, rate_limit=3, rate_burst=1, truncate_rate=0.05, seed=3))):
+        engine = create_engine(url)
+        factory = sessionmaker(bind=engine)
+        _, _, injector, client = _harvest(factory, store, faults)
+        if faults is not None:
+            assert client.retries > 0
+            assert injector.counters.errors > 0 and injector.counters.truncated > 0 and injector.counters.rate_limited > 0
+        with engine.connect() as conn:
+            snaps.append(snapshot(conn))
+        engine.dispose()
+    assert snaps[0] == snaps[1]
+    assert len(snaps[0]["patient"]) > 1000
+
+
+def test_changed_document_in_new_release(factory: sessionmaker[Session], db: Session, store: MirrorStore) -> None:
+    _harvest(factory, store)
+    docs = [copy.deepcopy(d) for d in store.documents("cases")]
+    target = next(
+        d for d in docs
+        if (d.get("project") or {}).get("project_id") == "TCGA-CHOL" and d.get("diagnoses")
+    )
+    target["diagnoses"][0]["days_to_last_follow_up"] = 999
+    changed = MirrorStore.from_documents(
+        cases=docs, files=store.documents("files"), projects=store.documents("projects"),
+        status={**store.status, "data_release": "Data Release 46.0 - August 10, 2026"},
+    )
+    _, counts, _, _ = _harvest(factory, changed)
+    assert counts.entities()["diagnosis"]["updated"] == 1
+    assert counts.entities()["patient"]["updated"] == 0
+    info = lineage_of(db, target["case_id"])
+    patient = next(r for r in info["records"] if r["kind"] == "patient")
+    assert patient["first_seen"].startswith("Data Release 45.0")
+    assert patient["last_seen"].startswith("Data Release 46.0")
+    assert len([d for d in info["documents"] if d["source"] == "gdc_api"]) == 2
+    value = db.execute(text("SELECT days_to_last_follow_up FROM diagnosis WHERE diagnosis_id = :d"),
+                       {"d": target["diagnoses"][0]["diagnosis_id"]}).scalar_one()
+    assert value == 999
