@@ -25,7 +25,10 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 def real_templates() -> list[dict[str, Any]]:
     """The 51 real TCGA-CHOL cases, clinical and biospecimen documents merged by case_id."""
     clinical = orjson.loads((PORTAL_JSON / "gdc_clinical_TCGA-CHOL_2024_51cases.json").read_bytes())
-    bio = {d["case_id"]: d for d in orjson.loads((PORTAL_JSON / "gdc_biospecimen_TCGA-CHOL_2024_51cases.json").read_bytes())}
+    bio = {
+        d["case_id"]: d
+        for d in orjson.loads((PORTAL_JSON / "gdc_biospecimen_TCGA-CHOL_2024_51cases.json").read_bytes())
+    }
     merged = []
     for doc in clinical:
         full = {**doc, **{k: v for k, v in bio.get(doc["case_id"], {}).items() if k not in doc}}
@@ -44,8 +47,12 @@ def synthetic_cases(n: int, *, seed: int = 7) -> list[dict[str, Any]]:
         ids: dict[str, str] = {}
         doc = _rewrite(copy.deepcopy(template), rng, ids, old, new)
         doc["project"] = {"project_id": "SYNTH-CHOL", "program": {"name": "SYNTH"}}
-        doc["_synthetic"] = {"generator": "bench/synthetic.py", "seed": seed, "index": i,
-                             "template_case_id": template["case_id"]}
+        doc["_synthetic"] = {
+            "generator": "bench/synthetic.py",
+            "seed": seed,
+            "index": i,
+            "template_case_id": template["case_id"],
+        }
         out.append(doc)
     return out
 
@@ -56,10 +63,12 @@ def _rewrite(node: Any, rng: random.Random, ids: dict[str, str], old: str, new: 
             if isinstance(value, str) and key.endswith("_id") and _UUID.match(value):
                 node[key] = ids.setdefault(value, str(uuid.UUID(int=rng.getrandbits(128), version=4)))
             elif isinstance(value, str) and old and value.startswith(old):
-                node[key] = new + value[len(old):]
+                node[key] = new + value[len(old) :]
             elif isinstance(value, (dict, list)):
                 _rewrite(value, rng, ids, old, new)
-            elif key.startswith("days_to_") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            elif (
+                key.startswith("days_to_") and isinstance(value, (int, float)) and not isinstance(value, bool)
+            ):
                 node[key] = type(value)(value + rng.randint(-30, 30))
     elif isinstance(node, list):
         for item in node:

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from oncograph.db.embedded import embedded_url
+from oncograph.db.embedded import start_embedded
 from oncograph.db.migrate import upgrade
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,12 +39,15 @@ def gdc_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """URL of the server's maintenance database (not used for data)."""
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the server's maintenance database (not used for data); the embedded server stops at the end."""
     configured = os.environ.get("ONCOGRAPH_TEST_DATABASE_URL")
     if configured:
-        return configured
-    return embedded_url(tmp_path_factory.mktemp("pg") / "data")
+        yield configured
+        return
+    url, server = start_embedded(tmp_path_factory.mktemp("pg") / "data", keep_running=False)
+    yield url
+    server.cleanup()
 
 
 def _admin(server_url: str) -> Engine:

@@ -21,7 +21,9 @@ def store(tmp_path_factory: pytest.TempPathFactory, gdc_data: Path) -> MirrorSto
     return MirrorStore.from_directory(out)
 
 
-def _run(args: list[str], db_url: str, tmp_path: Path, timeout: int = 240) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], db_url: str, tmp_path: Path, timeout: int = 240
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "ONCOGRAPH_DATABASE_URL": db_url,
@@ -32,7 +34,11 @@ def _run(args: list[str], db_url: str, tmp_path: Path, timeout: int = 240) -> su
         "COLUMNS": "200",
     }
     return subprocess.run(
-        [sys.executable, "-m", "oncograph_cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "oncograph_cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -42,10 +48,17 @@ def test_ingest_lineage_status_round_trip(store: MirrorStore, fresh_db_url: str,
     assert json.loads(up.stdout)["to"] == "0001"
     chol = [d for d in store.documents("cases") if (d.get("project") or {}).get("project_id") == "TCGA-CHOL"]
     with serve_mirror(store) as url:
-        out = _run(["ingest", "gdc", "--project", "TCGA-CHOL", "--gdc-url", url, "--json"], fresh_db_url, tmp_path)
+        out = _run(
+            ["ingest", "gdc", "--project", "TCGA-CHOL", "--gdc-url", url, "--json"], fresh_db_url, tmp_path
+        )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert result["entities"]["patient"] == {"inserted": len(chol), "updated": 0, "unchanged": 0, "quarantined": 0}
+    assert result["entities"]["patient"] == {
+        "inserted": len(chol),
+        "updated": 0,
+        "unchanged": 0,
+        "quarantined": 0,
+    }
     assert result["release"] == "Data Release 45.0 - December 04, 2025"
 
     case = chol[0]
@@ -80,15 +93,21 @@ def test_lineage_of_unknown_id_is_a_clear_error(fresh_db_url: str, tmp_path: Pat
 @pytest.mark.slow
 def test_prefect_flow_records_its_flow_run(store: MirrorStore, fresh_db_url: str, tmp_path: Path) -> None:
     with serve_mirror(store) as url:
-        out = _run(["ingest", "gdc", "--project", "TCGA-CHOL", "--gdc-url", url, "--flow", "--json"],
-                   fresh_db_url, tmp_path, timeout=400)
+        out = _run(
+            ["ingest", "gdc", "--project", "TCGA-CHOL", "--gdc-url", url, "--flow", "--json"],
+            fresh_db_url,
+            tmp_path,
+            timeout=400,
+        )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout)
     assert result["prefect_flow_run_id"]
     engine = create_engine(fresh_db_url)
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT CAST(prefect_flow_run_id AS text), status FROM run WHERE id = :i"),
-                           {"i": result["run_id"]}).one()
+        row = conn.execute(
+            text("SELECT CAST(prefect_flow_run_id AS text), status FROM run WHERE id = :i"),
+            {"i": result["run_id"]},
+        ).one()
     engine.dispose()
     assert row == (result["prefect_flow_run_id"], "succeeded")
     assert result["entities"]["patient"]["inserted"] > 0

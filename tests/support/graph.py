@@ -21,7 +21,9 @@ def snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
         rows = [tuple(str(v) if v is not None else None for v in r) for r in conn.execute(text(sql))]
         out[kind.name] = sorted(rows, key=lambda r: tuple("" if v is None else v for v in r))
     for link, a, b in (("file_patient", "patient", "case_id"), ("file_sample", "sample", "sample_id")):
-        sql = (f"SELECT f.file_id, o.{b} FROM {link} l JOIN data_file f ON f.id = l.file_id "
-               f"JOIN {a} o ON o.id = l.{a}_id")
+        sql = (
+            f"SELECT f.file_id, o.{b} FROM {link} l JOIN data_file f ON f.id = l.file_id "
+            f"JOIN {a} o ON o.id = l.{a}_id"
+        )
         out[link] = sorted((str(x), str(y)) for x, y in conn.execute(text(sql)))
     return out

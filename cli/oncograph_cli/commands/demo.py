@@ -11,8 +11,7 @@ from pathlib import Path
 
 import typer
 
-from oncograph.db import get_engine, transaction, upgrade
-from oncograph.db import session_factory
+from oncograph.db import get_engine, session_factory, transaction, upgrade
 from oncograph.errors import OncographError
 from oncograph.ingest.portal_import import import_portal_files
 from oncograph.sources.gdc.mirror import MirrorStore, build_mirror_directory, serve_mirror
@@ -39,7 +38,9 @@ DEMO_PORTAL_FILES = (
 
 
 def demo(
-    data: Path = typer.Option(Path("data/gdc"), "--data", help="The bundled real GDC data (repo's data/gdc)."),
+    data: Path = typer.Option(
+        Path("data/gdc"), "--data", help="The bundled real GDC data (repo's data/gdc)."
+    ),
     flow: bool = typer.Option(True, "--flow/--no-flow", help="Harvest through the Prefect flow."),
 ) -> None:
     """Run the foundation end to end on the bundled real data and print the status."""
@@ -52,18 +53,27 @@ def demo(
         with tempfile.TemporaryDirectory(prefix="oncograph-mirror-") as tmp:
             report = build_mirror_directory(data, Path(tmp))
             store = MirrorStore.from_directory(Path(tmp))
-            projects = sorted({str(d["project"]["project_id"]) for d in store.documents("cases")
-                               if isinstance(d.get("project"), dict) and d["project"].get("project_id")})
+            projects = sorted(
+                {
+                    str(d["project"]["project_id"])
+                    for d in store.documents("cases")
+                    if isinstance(d.get("project"), dict) and d["project"].get("project_id")
+                }
+            )
             with serve_mirror(store) as url:
-                console.print(f"[bold]2/4[/] local GDC server at {url}: {store.counts()} "
-                              f"(skipped while building: {sum(report.skipped.values()) if hasattr(report, 'skipped') else 0})")
+                console.print(
+                    f"[bold]2/4[/] local GDC server at {url}: {store.counts()} "
+                    f"({len(report.skipped)} source items skipped while building: no id)"
+                )
                 if flow:
                     from oncograph_flows.harvest import harvest_gdc_flow
 
                     console.print(f"[bold]3/4[/] Prefect flow harvest_gdc over {len(projects)} projects ...")
                     result = harvest_gdc_flow(projects=projects, gdc_url=url)
-                    console.print(f"      run {result['run_id']} (flow run {result['prefect_flow_run_id']}), "
-                                  f"release {result['release']!r}")
+                    console.print(
+                        f"      run {result['run_id']} (flow run {result['prefect_flow_run_id']}), "
+                        f"release {result['release']!r}"
+                    )
                 else:
                     from oncograph.ingest.harvest import harvest_gdc
                     from oncograph.settings import get_settings
@@ -74,8 +84,10 @@ def demo(
                     console.print(f"[bold]3/4[/] harvested run {harvest.run.id}")
         files = [data / f for f in DEMO_PORTAL_FILES if (data / f).exists()]
         run, counts, _ = import_portal_files(session_factory(engine), files)
-        console.print(f"[bold]4/4[/] imported {len(files)} portal files (run {run.id}, "
-                      f"{sum(counts.quarantined.values())} records quarantined)")
+        console.print(
+            f"[bold]4/4[/] imported {len(files)} portal files (run {run.id}, "
+            f"{sum(counts.quarantined.values())} records quarantined)"
+        )
         with transaction(session_factory(engine)) as s:
             graph_status(s)
     except OncographError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from oncograph.errors import DatabaseError
@@ -21,6 +22,16 @@ def embedded_url(pgdata: Path, *, database: str = "postgres") -> str:
     Raises:
         DatabaseError: the server could not be initialised or started.
     """
+    url, _ = start_embedded(pgdata, database=database, keep_running=True)
+    return url
+
+
+def start_embedded(pgdata: Path, *, database: str = "postgres", keep_running: bool) -> tuple[str, Any]:
+    """Start the embedded server; returns its URL and the ``pgserver`` handle.
+
+    With ``keep_running=False`` the server stops when the handle's ``cleanup()`` is called or the process
+    exits (tests and benchmarks use this so that no server outlives its temporary directory).
+    """
     try:
         with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI)
             warnings.simplefilter("ignore")
@@ -34,7 +45,7 @@ def embedded_url(pgdata: Path, *, database: str = "postgres") -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            server = get_server(pgdata, cleanup_mode=None)
+            server = get_server(pgdata, cleanup_mode=None if keep_running else "stop")
             uri: str = server.get_uri(database)
     except Exception as exc:
         raise DatabaseError(
@@ -42,7 +53,7 @@ def embedded_url(pgdata: Path, *, database: str = "postgres") -> str:
             hint="check that the directory is writable and not used by another PostgreSQL version, "
             "or set ONCOGRAPH_DATABASE_URL",
         ) from exc
-    return to_sqlalchemy_url(uri)
+    return to_sqlalchemy_url(uri), server
 
 
 def to_sqlalchemy_url(uri: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph.db.engine import transaction
 from oncograph.domain import SourceRecord
-from oncograph.ingest.service import IngestCounts, ingest_batch
+from oncograph.ingest.service import IngestCounts, PreparedBatch, ingest_batch, prepare_batch
 from oncograph.lineage.runs import RunHandle, ensure_release, finish_run, set_run_release, start_run
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,27 @@ def records_from_hits(
     return out
 
 
+def prepared_pages(
+    client: GdcSource, projects: Sequence[str], *, page_size: int | None = None
+) -> Iterator[tuple[Endpoint, PreparedBatch, Any]]:
+    """:func:`harvest_pages`, mapped, reading one page ahead on a worker thread.
+
+    While the database writes page n (the driver releases the GIL while it waits), the worker fetches,
+    decodes and maps page n + 1, so the client's CPU work overlaps PostgreSQL's.
+    """
+    pages = harvest_pages(client, projects, page_size=page_size)
+
+    def step() -> tuple[Endpoint, PreparedBatch, Any] | None:
+        item = next(pages, None)
+        return None if item is None else (item[0], prepare_batch(item[1]), item[2])
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="harvest-read-ahead") as pool:
+        pending = pool.submit(step)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(step)
+            yield item
+
+
 def close_harvest(
     factory: sessionmaker[Session], harvest: Harvest, counts: IngestCounts, *, error: str | None = None
 ) -> None:
@@ -186,10 +208,10 @@ def harvest_gdc(
     harvest = open_harvest(factory, client, projects)
     total = IngestCounts()
     try:
-        for endpoint, records, page in harvest_pages(client, projects, page_size=page_size):
-            total.add(ingest_batch(factory, records, release_id=harvest.release_id, run_id=harvest.run.id))
+        for endpoint, batch, page in prepared_pages(client, projects, page_size=page_size):
+            total.add(ingest_batch(factory, batch, release_id=harvest.release_id, run_id=harvest.run.id))
             if on_page is not None:
-                on_page(endpoint, len(records), page)
+                on_page(endpoint, len(batch.records), page)
     except Exception as exc:
         close_harvest(factory, harvest, total, error=f"{type(exc).__name__}: {exc}")
         raise

@@ -81,8 +81,41 @@ def batched(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceR
         yield batch
 
 
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch mapped and validated in memory (no database needed), ready to write.
+
+    Case records that arrive without a GDC UUID are mapped at write time, when stored patients can be
+    looked up by submitter id.
+    """
+
+    records: Sequence[SourceRecord]
+    mapped: list[MappedRecord]
+    deferred: list[SourceRecord]
+
+
+def prepare_batch(records: Sequence[SourceRecord]) -> PreparedBatch:
+    """Map and validate ``records`` (CPU only, so it can run while the previous batch is being written)."""
+    mapped, deferred = [], []
+    for r in records:
+        if (
+            r.entity_type == "case"
+            and not r.document.get("case_id")
+            and not r.document.get("id")
+            and not r.problems
+        ):
+            deferred.append(r)
+        else:
+            mapped.append(map_record(r))
+    return PreparedBatch(records, mapped, deferred)
+
+
 def ingest_batch(
-    factory: sessionmaker[Session], records: Sequence[SourceRecord], *, release_id: int, run_id: int
+    factory: sessionmaker[Session],
+    records: Sequence[SourceRecord] | PreparedBatch,
+    *,
+    release_id: int,
+    run_id: int,
 ) -> IngestCounts:
     """Ingest one batch in one transaction and return what it did."""
     with transaction(factory) as session:
@@ -90,12 +123,15 @@ def ingest_batch(
 
 
 def write_batch(
-    session: Session, records: Sequence[SourceRecord], *, release_id: int, run_id: int
+    session: Session, records: Sequence[SourceRecord] | PreparedBatch, *, release_id: int, run_id: int
 ) -> IngestCounts:
-    """Map, validate and write ``records`` inside the caller's transaction."""
-    counts = IngestCounts(records=len(records))
-    resolver = _resolve_submitters(session, records)
-    mapped = [map_record(r, case_ids_by_submitter=resolver) for r in records]
+    """Map (unless prepared), validate and write a batch inside the caller's transaction."""
+    batch = records if isinstance(records, PreparedBatch) else prepare_batch(records)
+    counts = IngestCounts(records=len(batch.records))
+    mapped = list(batch.mapped)
+    if batch.deferred:
+        resolver = _resolve_submitters(session, batch.records)
+        mapped += [map_record(r, case_ids_by_submitter=resolver) for r in batch.deferred]
     good = [m for m in mapped if not m.problems]
     bad = [m for m in mapped if m.problems]
     for m in bad:

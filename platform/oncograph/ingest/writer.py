@@ -77,7 +77,7 @@ def upsert_kind(
         parent = kind.parents[0]
         session.execute(
             text(
-                f"UPDATE {kind.name} t SET last_seen_release_id = :rel FROM {parent.table} p "  # noqa: S608
+                f"UPDATE {kind.name} t SET last_seen_release_id = :rel FROM {parent.table} p "
                 f"WHERE t.{parent.column} = p.id AND p.{parent.key} = "
                 f"ANY(CAST(:keys AS {PG_TYPE[parent.key_type]}[])) AND t.last_seen_release_id <> :rel"
             ),
@@ -87,7 +87,7 @@ def upsert_kind(
     keys = [row[kind.key] for row in rows]
     session.execute(
         text(
-            f"UPDATE {kind.name} SET last_seen_release_id = :rel "  # noqa: S608 - identifiers from models
+            f"UPDATE {kind.name} SET last_seen_release_id = :rel "
             f"WHERE {kind.key} = ANY(CAST(:keys AS {PG_TYPE[kind.key_type]}[])) "
             "AND last_seen_release_id <> :rel"
         ),
@@ -120,15 +120,19 @@ def _upsert_group(
         conflict_target = kind.parents[0].column
         compared = [c for c in compared if c not in ("key_derived", kind.parents[0].column)]
         sets = [f"{c} = EXCLUDED.{c}" for c in compared]
-        sets.append(f"{kind.key} = CASE WHEN EXCLUDED.key_derived AND NOT t.key_derived THEN t.{kind.key} "
-                    f"ELSE EXCLUDED.{kind.key} END")
+        sets.append(
+            f"{kind.key} = CASE WHEN EXCLUDED.key_derived AND NOT t.key_derived THEN t.{kind.key} "
+            f"ELSE EXCLUDED.{kind.key} END"
+        )
         sets.append("key_derived = t.key_derived AND EXCLUDED.key_derived")
         distinct = " OR ".join(
             [f"(t.{c}) IS DISTINCT FROM (EXCLUDED.{c})" for c in compared]
             + [f"(NOT EXCLUDED.key_derived AND t.{kind.key} <> EXCLUDED.{kind.key})"]
         )
-        conflict = (f"DO UPDATE SET {', '.join(sets)}, source_document_id = EXCLUDED.source_document_id, "
-                    f"updated_at = now() WHERE {distinct}")
+        conflict = (
+            f"DO UPDATE SET {', '.join(sets)}, source_document_id = EXCLUDED.source_document_id, "
+            f"updated_at = now() WHERE {distinct}"
+        )
     elif compared:
         conflict = (
             "DO UPDATE SET "

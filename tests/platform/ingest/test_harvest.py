@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from support.graph import snapshot
 
 from oncograph.ingest.harvest import harvest_gdc
 from oncograph.lineage import lineage_of
 from oncograph.sources.gdc.client import GdcClient
-from oncograph.sources.gdc.mirror import FaultConfig, FaultInjector, MirrorStore, build_mirror_directory, serve_mirror
+from oncograph.sources.gdc.mirror import (
+    FaultConfig,
+    FaultInjector,
+    MirrorStore,
+    build_mirror_directory,
+    serve_mirror,
+)
 
 PROJECTS = ["TCGA-CHOL", "TCGA-GBM", "TCGA-BRCA"]
 
@@ -60,8 +65,10 @@ def test_harvest_lands_every_case_and_reharvest_is_a_noop(
     stored = {str(c) for (c,) in db.execute(text("SELECT case_id FROM patient"))}
     assert stored == cases
     assert counts.entities()["patient"]["inserted"] == len(cases)
-    run = db.execute(text("SELECT status, source_release_id IS NOT NULL, counts FROM run WHERE id = :i"),
-                     {"i": harvest.run.id}).one()
+    run = db.execute(
+        text("SELECT status, source_release_id IS NOT NULL, counts FROM run WHERE id = :i"),
+        {"i": harvest.run.id},
+    ).one()
     assert run[0] == "succeeded" and run[1]
     assert harvest.release == "Data Release 45.0 - December 04, 2025"
 
@@ -74,20 +81,26 @@ def test_harvest_lands_every_case_and_reharvest_is_a_noop(
 def test_faults_do_not_change_the_graph(
     store: MirrorStore, fresh_db_url: str, pg_server_url: str, template_url: str, tmp_path: Path
 ) -> None:
-    from sqlalchemy import create_engine
-
     from conftest import _clone
+    from sqlalchemy import create_engine
 
     clean_url = fresh_db_url
     faulty_url = _clone(pg_server_url, template_url, f"{Path(fresh_db_url).name}_faulty_test")
     snaps = []
-    for url, faults in ((clean_url, None), (faulty_url, FaultConfig(fail_rate=0.2, rate_limit=3, rate_burst=1, truncate_rate=0.05, seed=3))):
+    for url, faults in (
+        (clean_url, None),
+        (faulty_url, FaultConfig(fail_rate=0.2, rate_limit=3, rate_burst=1, truncate_rate=0.05, seed=3)),
+    ):
         engine = create_engine(url)
         factory = sessionmaker(bind=engine)
         _, _, injector, client = _harvest(factory, store, faults)
         if faults is not None:
             assert client.retries > 0
-            assert injector.counters.errors > 0 and injector.counters.truncated > 0 and injector.counters.rate_limited > 0
+            assert (
+                injector.counters.errors > 0
+                and injector.counters.truncated > 0
+                and injector.counters.rate_limited > 0
+            )
         with engine.connect() as conn:
             snaps.append(snapshot(conn))
         engine.dispose()
@@ -95,16 +108,19 @@ def test_faults_do_not_change_the_graph(
     assert len(snaps[0]["patient"]) > 1000
 
 
-def test_changed_document_in_new_release(factory: sessionmaker[Session], db: Session, store: MirrorStore) -> None:
+def test_changed_document_in_new_release(
+    factory: sessionmaker[Session], db: Session, store: MirrorStore
+) -> None:
     _harvest(factory, store)
     docs = [copy.deepcopy(d) for d in store.documents("cases")]
     target = next(
-        d for d in docs
-        if (d.get("project") or {}).get("project_id") == "TCGA-CHOL" and d.get("diagnoses")
+        d for d in docs if (d.get("project") or {}).get("project_id") == "TCGA-CHOL" and d.get("diagnoses")
     )
     target["diagnoses"][0]["days_to_last_follow_up"] = 999
     changed = MirrorStore.from_documents(
-        cases=docs, files=store.documents("files"), projects=store.documents("projects"),
+        cases=docs,
+        files=store.documents("files"),
+        projects=store.documents("projects"),
         status={**store.status, "data_release": "Data Release 46.0 - August 10, 2026"},
     )
     _, counts, _, _ = _harvest(factory, changed)
@@ -115,6 +131,8 @@ def test_changed_document_in_new_release(factory: sessionmaker[Session], db: Ses
     assert patient["first_seen"].startswith("Data Release 45.0")
     assert patient["last_seen"].startswith("Data Release 46.0")
     assert len([d for d in info["documents"] if d["source"] == "gdc_api"]) == 2
-    value = db.execute(text("SELECT days_to_last_follow_up FROM diagnosis WHERE diagnosis_id = :d"),
-                       {"d": target["diagnoses"][0]["diagnosis_id"]}).scalar_one()
+    value = db.execute(
+        text("SELECT days_to_last_follow_up FROM diagnosis WHERE diagnosis_id = :d"),
+        {"d": target["diagnoses"][0]["diagnosis_id"]},
+    ).scalar_one()
     assert value == 999

@@ -32,12 +32,16 @@ def _distinct_per_case(rows: list[dict[str, str]], column: str) -> dict[str, set
 
 
 def _per_patient(db: Session, table: str) -> dict[str, int]:
-    sql = (f"SELECT CAST(p.case_id AS text), count(c.id) FROM patient p LEFT JOIN {table} c "  # noqa: S608
-           "ON c.patient_id = p.id GROUP BY p.case_id")
+    sql = (
+        f"SELECT CAST(p.case_id AS text), count(c.id) FROM patient p LEFT JOIN {table} c "
+        "ON c.patient_id = p.id GROUP BY p.case_id"
+    )
     return {cid: n for cid, n in db.execute(text(sql))}
 
 
-def test_luad_2025_cart_matches_the_files(gdc_data: Path, factory: sessionmaker[Session], db: Session) -> None:
+def test_luad_2025_cart_matches_the_files(
+    gdc_data: Path, factory: sessionmaker[Session], db: Session
+) -> None:
     exports = gdc_data / "gdc_portal_exports"
     names = ["clinical", "exposure", "follow_up", "pathology_detail"]
     files = [exports / f"gdc_portal_v2_TCGA-LUAD_{n}_first60cases.tsv" for n in names]
@@ -67,23 +71,34 @@ def test_luad_2025_cart_matches_the_files(gdc_data: Path, factory: sessionmaker[
     assert again_run.id != run.id
 
 
-def test_api_tsv_and_json_are_one_patient(gdc_data: Path, factory: sessionmaker[Session], db: Session) -> None:
+def test_api_tsv_and_json_are_one_patient(
+    gdc_data: Path, factory: sessionmaker[Session], db: Session
+) -> None:
     # TCGA-BH-A0EA arrives in the biotab supplement, the 2019 BRCA clinical JSON and the 2026 API dump
     exports, pjson = gdc_data / "gdc_portal_exports", gdc_data / "gdc_portal_json"
-    import_portal_files(factory, [
-        pjson / "gdc_clinical_TCGA-BRCA_2019_1036cases_tumor_stage.json",
-        exports / "gdc_clinical_supplement_BCR_Biotab_clinical_patient_brca_first100_plus3linked.txt",
-        pjson / "gdc_api_cases_TCGA-BRCA_2026_50cases_few_fields.json",
-    ])
+    import_portal_files(
+        factory,
+        [
+            pjson / "gdc_clinical_TCGA-BRCA_2019_1036cases_tumor_stage.json",
+            exports / "gdc_clinical_supplement_BCR_Biotab_clinical_patient_brca_first100_plus3linked.txt",
+            pjson / "gdc_api_cases_TCGA-BRCA_2026_50cases_few_fields.json",
+        ],
+    )
     rows = db.execute(text("SELECT count(*) FROM patient WHERE submitter_id = 'TCGA-BH-A0EA'")).scalar_one()
     assert rows == 1
-    docs = db.execute(text(
-        "SELECT array_agg(DISTINCT d.source ORDER BY d.source) FROM source_document d JOIN patient p "
-        "ON d.entity_id = CAST(p.case_id AS text) WHERE p.submitter_id = 'TCGA-BH-A0EA'")).scalar_one()
+    docs = db.execute(
+        text(
+            "SELECT array_agg(DISTINCT d.source ORDER BY d.source) FROM source_document d JOIN patient p "
+            "ON d.entity_id = CAST(p.case_id AS text) WHERE p.submitter_id = 'TCGA-BH-A0EA'"
+        )
+    ).scalar_one()
     assert docs == ["gdc_biotab", "gdc_portal_json"]
-    stage = db.execute(text(
-        "SELECT d.stage, d.tumor_stage FROM diagnosis d JOIN patient p ON p.id = d.patient_id "
-        "WHERE p.submitter_id = 'TCGA-A2-A3XX' AND d.tumor_stage IS NOT NULL")).one()
+    stage = db.execute(
+        text(
+            "SELECT d.stage, d.tumor_stage FROM diagnosis d JOIN patient p ON p.id = d.patient_id "
+            "WHERE p.submitter_id = 'TCGA-A2-A3XX' AND d.tumor_stage IS NOT NULL"
+        )
+    ).one()
     assert stage[0] == stage[1].replace("stage ", "Stage ").upper().replace("STAGE", "Stage")
 
 
@@ -95,12 +110,15 @@ def test_truncated_tsv_quarantines_the_cut_case_and_keeps_the_rest(
     cut = tmp_path / "clinical_truncated.tsv"
     cut.write_bytes(content[: int(len(content) * 0.6)])
     # earlier data that must stay intact
-    import_portal_files(factory, [gdc_data / "gdc_portal_exports" / "gdc_clinical_TCGA-LIHC_portal_v1_2020s.tsv"])
+    import_portal_files(
+        factory, [gdc_data / "gdc_portal_exports" / "gdc_clinical_TCGA-LIHC_portal_v1_2020s.tsv"]
+    )
     before = db.execute(text("SELECT count(*) FROM patient")).scalar_one()
     run, counts, _ = import_portal_files(factory, [cut])
     assert counts.quarantined == {"patient": 1}
     reason, location = db.execute(
-        text("SELECT reasons ->> 0, location FROM quarantine WHERE run_id = :r"), {"r": run.id}).one()
+        text("SELECT reasons ->> 0, location FROM quarantine WHERE run_id = :r"), {"r": run.id}
+    ).one()
     assert "clinical_truncated.tsv" in location and "line" in reason
     complete = len({r["cases.case_id"] for r in _tsv(cut)}) - 1
     after = db.execute(text("SELECT count(*) FROM patient")).scalar_one()
@@ -122,7 +140,9 @@ def test_unknown_layout_is_a_clear_error_and_writes_nothing(
 def test_broken_hit_and_missing_id_are_quarantined(
     gdc_data: Path, tmp_path: Path, factory: sessionmaker[Session], db: Session
 ) -> None:
-    hits = orjson.loads((gdc_data / "gdc_portal_json" / "gdc_api_cases_TCGA-BRCA_2026_50cases_few_fields.json").read_bytes())
+    hits = orjson.loads(
+        (gdc_data / "gdc_portal_json" / "gdc_api_cases_TCGA-BRCA_2026_50cases_few_fields.json").read_bytes()
+    )
     no_id = {k: v for k, v in hits[1].items() if k not in ("id", "case_id", "submitter_id")}
     page = [hits[0], "not-an-object", no_id, *hits[3:10]]
     path = tmp_path / "page.json"
@@ -130,6 +150,10 @@ def test_broken_hit_and_missing_id_are_quarantined(
     run, counts, _ = import_portal_files(factory, [path])
     assert counts.quarantined == {"patient": 2}
     assert counts.entities()["patient"]["inserted"] == 8
-    reasons = [r for (r,) in db.execute(text("SELECT reasons ->> 0 FROM quarantine WHERE run_id = :r ORDER BY id"),
-                                        {"r": run.id})]
+    reasons = [
+        r
+        for (r,) in db.execute(
+            text("SELECT reasons ->> 0 FROM quarantine WHERE run_id = :r ORDER BY id"), {"r": run.id}
+        )
+    ]
     assert len(reasons) == 2 and all(reasons)

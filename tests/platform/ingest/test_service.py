@@ -17,7 +17,6 @@ from oncograph.lineage import ensure_release, lineage_of, start_run
 DATA = Path(__file__).resolve().parents[3] / "data" / "gdc"
 
 
-
 def _gbm_case() -> dict[str, Any]:
     path = DATA / "gdc_api_json" / "gdc_case_TCGA-06-1802_expand_diagnoses_2025_multi_diagnosis.json"
     return dict(orjson.loads(path.read_bytes())["response_hit"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,10 +19,13 @@ from oncograph.sources.gdc.mirror.search import pagination
 DATA = Path(__file__).resolve().parents[4] / "data" / "gdc"
 HCMI_CASE = "33165ed4-5f38-4566-8d0d-82e2a6d2743f"
 CHOL = {"op": "=", "content": {"field": "cases.project.project_id", "value": ["TCGA-CHOL"]}}
+Api = Callable[..., httpx.Response]
+Recorded = Callable[[str], Any]
+CholRaw = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 
 @pytest.fixture(scope="module")
-def chol_raw() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def chol_raw() -> CholRaw:
     """The raw CHOL clinical and biospecimen exports, to compute expected answers independently."""
     folder = DATA / "gdc_portal_json"
     clinical = orjson.loads((folder / "gdc_clinical_TCGA-CHOL_2024_51cases.json").read_bytes())
@@ -31,7 +34,7 @@ def chol_raw() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def api(mirror_url: str) -> Callable[..., httpx.Response]:
+def api(mirror_url: str) -> Iterator[Api]:
     client = httpx.Client(base_url=mirror_url)
 
     def call(path: str, method: str = "POST", **params: Any) -> httpx.Response:
@@ -39,7 +42,8 @@ def api(mirror_url: str) -> Callable[..., httpx.Response]:
             return client.get(path, params=params)
         return client.post(path, json=params)
 
-    return call
+    yield call
+    client.close()
 
 
 def _search(
@@ -49,7 +53,8 @@ def _search(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     assert set(body) == {"data", "warnings"} and body["warnings"] == {}
-    return body["data"]
+    data: dict[str, Any] = body["data"]
+    return data
 
 
 def _chol_ids(api: Callable[..., httpx.Response], leaf: dict[str, Any]) -> set[str]:
@@ -88,7 +93,9 @@ def test_pagination_math_matches_every_recorded_response() -> None:
         "gdc_cases_excludeifany_zero_hits.json",
     ],
 )
-def test_documented_exclude_examples_reproduce_the_recorded_responses(api: Api, recorded: Recorded, name: str) -> None:
+def test_documented_exclude_examples_reproduce_the_recorded_responses(
+    api: Api, recorded: Recorded, name: str
+) -> None:
     op = {"gdc_cases_HCMI_f": "=", "gdc_cases_HCMI_e": "exclude", "gdc_cases_exclud": "excludeifany"}[
         name[:16]
     ]
@@ -151,7 +158,7 @@ def test_zero_hits_and_out_of_range_pages(api: Api) -> None:
         "hits": [],
         "pagination": {"count": 0, "total": 0, "size": 10, "from": 0, "sort": "", "page": 0, "pages": 0},
     }
-    past = _search(api, filters=CHOL, size=7, **{"from": 56})
+    past = _search(api, "/cases", "POST", filters=CHOL, size=7, **{"from": 56})
     assert past["hits"] == [] and past["pagination"] == {
         "count": 0, "total": 51, "size": 7, "from": 56, "sort": "", "page": 9, "pages": 8,
     }  # fmt: skip
@@ -159,7 +166,7 @@ def test_zero_hits_and_out_of_range_pages(api: Api) -> None:
     assert count_only["pagination"] == {
         "count": 0, "total": 51, "size": 0, "from": 0, "sort": "", "page": 1, "pages": 51,
     }  # fmt: skip
-    last = _search(api, filters=CHOL, size=7, sort="submitter_id:asc", **{"from": 49})
+    last = _search(api, "/cases", "POST", filters=CHOL, size=7, sort="submitter_id:asc", **{"from": 49})
     assert (
         len(last["hits"]) == 2
         and last["pagination"]["page"] == 8
@@ -220,7 +227,9 @@ def test_comparison_ops_on_nested_lists(api: Api, chol_raw: CholRaw) -> None:
     assert len(_chol_ids(api, dates)) == 48  # ISO dates compare as strings
 
 
-def test_exclude_removes_only_when_all_values_match_excludeifany_when_any(api: Api, chol_raw: CholRaw) -> None:
+def test_exclude_removes_only_when_all_values_match_excludeifany_when_any(
+    api: Api, chol_raw: CholRaw
+) -> None:
     _, biospecimen = chol_raw
     types = {c["submitter_id"]: {s["sample_type"] for s in c["samples"]} for c in biospecimen}
     field = "samples.sample_type"
@@ -437,7 +446,7 @@ def test_bad_parameters_answer_400(api: Api, params: dict[str, Any], fragment: s
 
 def test_keep_alive_and_content_length(mirror_url: str) -> None:
     parts = urlsplit(mirror_url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=5)
     try:
         for _ in range(3):
             conn.request("POST", "/cases", body=b'{"size": 2}', headers={"Content-Type": "application/json"})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -18,10 +20,11 @@ from oncograph.sources.gdc.mirror import (
 DATA = Path(__file__).resolve().parents[4] / "data" / "gdc"
 CHOL_CLINICAL = "gdc_portal_json/gdc_clinical_TCGA-CHOL_2024_51cases.json"
 HCMI_CASE = "33165ed4-5f38-4566-8d0d-82e2a6d2743f"
+Recorded = Callable[[str], Any]
 
 
-def _sidecars(mirror_dir: Path, endpoint: str) -> dict[str, dict]:
-    out: dict[str, dict] = {}
+def _sidecars(mirror_dir: Path, endpoint: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
     for path in (mirror_dir / endpoint).glob("*.source.json"):
         out.update(orjson.loads(path.read_bytes())["documents"])
     return out
@@ -108,7 +111,7 @@ def test_brca_2019_enrichment_is_recorded(mirror_store: MirrorStore, mirror_dir:
 
 
 def test_api_hits_keep_their_shape_and_case_id_copy_is_recorded(
-    mirror_store: MirrorStore, mirror_dir: Path, recorded
+    mirror_store: MirrorStore, mirror_dir: Path, recorded: Recorded
 ) -> None:
     hit = recorded("gdc_cases_HCMI_exclude_op.json")["data"]["hits"][0]
     assert mirror_store.get("cases", HCMI_CASE) == {**hit, "case_id": HCMI_CASE}
