@@ -75,11 +75,6 @@ _PROJECT_FIELD: Final[dict[Endpoint, str]] = {
 }
 
 
-class PageLike(Protocol):
-    @property
-    def hits(self) -> list[dict[str, Any]]: ...
-
-
 class GdcSource(Protocol):
     """What the harvest needs of a GDC client (``oncograph.sources.gdc.client.GdcClient``)."""
 
@@ -145,15 +140,23 @@ def harvest_pages(
         for page in client.iter_pages(
             endpoint, filters=project_filter(endpoint, projects), page_size=page_size, **params
         ):
-            yield endpoint, records_from_hits(endpoint, page.hits, base_url=client.base_url), page
+            records = records_from_hits(endpoint, page.hits, base_url=client.base_url, start=page.from_)
+            yield endpoint, records, page
 
 
 def records_from_hits(
-    endpoint: Endpoint, hits: Sequence[dict[str, Any]], *, base_url: str
+    endpoint: Endpoint, hits: Sequence[Any], *, base_url: str, start: int = 0
 ) -> list[SourceRecord]:
+    """Wrap API hits as source records; a hit that is not a JSON object becomes a record with a problem
+    (quarantined with its raw value) instead of failing the page."""
     entity = _ENTITY[endpoint]
     out = []
-    for hit in hits:
+    for offset, hit in enumerate(hits):
+        if not isinstance(hit, dict):
+            where = f"{base_url}/{endpoint} > hit {start + offset}"
+            problem = f"expected a JSON object, got {type(hit).__name__}: {str(hit)[:80]!r}"
+            out.append(SourceRecord("gdc_api", entity, None, {}, hit, where, problems=(problem,)))
+            continue
         key = hit.get(f"{entity}_id") or hit.get("id")
         entity_id = str(key).lower() if key and entity != "project" else (str(key) if key else None)
         out.append(

@@ -136,3 +136,27 @@ def test_changed_document_in_new_release(
         {"d": target["diagnoses"][0]["diagnosis_id"]},
     ).scalar_one()
     assert value == 999
+
+
+def test_broken_hits_in_an_api_page_are_quarantined(
+    factory: sessionmaker[Session], db: Session, store: MirrorStore
+) -> None:
+    from oncograph.ingest.harvest import records_from_hits
+    from oncograph.ingest.service import ingest_batch
+    from oncograph.lineage import ensure_release, start_run
+
+    good = next(
+        d for d in store.documents("cases") if (d.get("project") or {}).get("project_id") == "TCGA-CHOL"
+    )
+    missing_id = {k: v for k, v in good.items() if k not in ("case_id", "id", "submitter_id")}
+    records = records_from_hits("cases", [good, "oops", missing_id], base_url="http://gdc", start=200)
+    with factory() as s, s.begin():
+        rel = ensure_release(s, source="gdc", release="test")
+        run = start_run(s, transform="test", parameters={})
+    counts = ingest_batch(factory, records, release_id=rel, run_id=run.id)
+    assert counts.entities()["patient"] == {"inserted": 1, "updated": 0, "unchanged": 0, "quarantined": 2}
+    rows = db.execute(
+        text("SELECT location, reasons ->> 0 FROM quarantine WHERE run_id = :r ORDER BY id"), {"r": run.id}
+    ).all()
+    assert rows[0][0] == "http://gdc/cases > hit 201" and "expected a JSON object" in rows[0][1]
+    assert "neither case_id nor submitter_id" in rows[1][1]
