@@ -111,3 +111,10 @@ def test_prefect_flow_records_its_flow_run(store: MirrorStore, fresh_db_url: str
     engine.dispose()
     assert row == (result["prefect_flow_run_id"], "succeeded")
     assert result["entities"]["patient"]["inserted"] > 0
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    out = _run(["status"], "postgresql+psycopg://nobody@127.0.0.1:9/nothing_test", tmp_path)
+    assert out.returncode == 1
+    assert "cannot connect to PostgreSQL" in out.stderr and "ONCOGRAPH_DATABASE_URL" in out.stderr
+    assert "Traceback" not in out.stderr
