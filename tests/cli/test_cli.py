@@ -45,7 +45,9 @@ def _run(
 def test_ingest_lineage_status_round_trip(store: MirrorStore, fresh_db_url: str, tmp_path: Path) -> None:
     up = _run(["db", "upgrade", "--json"], fresh_db_url, tmp_path)
     assert up.returncode == 0, up.stderr
-    assert json.loads(up.stdout)["to"] == "0001"
+    from oncograph_cli.context import head_revision
+
+    assert json.loads(up.stdout)["to"] == head_revision()
     chol = [d for d in store.documents("cases") if (d.get("project") or {}).get("project_id") == "TCGA-CHOL"]
     with serve_mirror(store) as url:
         out = _run(

@@ -23,6 +23,7 @@ from oncograph.db.models.clinical import (
     Project,
     Treatment,
 )
+from oncograph.db.models.identity import IdentityLink
 from oncograph.db.models.provenance import Quarantine, Run, SourceDocument, SourceRelease
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "FilePatient",
     "FileSample",
     "FollowUp",
+    "IdentityLink",
     "PathologyDetail",
     "Patient",
     "Portion",

@@ -49,7 +49,9 @@ class GraphRow(Timestamps):
     """Columns every graph row carries: a surrogate key and its lineage.
 
     ``source_document_id`` is the exact document version the row's current values were built from;
-    ``first_seen_release_id``/``last_seen_release_id`` bracket the data releases in which it was seen.
+    ``first_seen_release_id``/``last_seen_release_id`` bracket the data releases in which it was seen;
+    ``retired_release_id`` is the release of a complete harvest that no longer had it (rows are never
+    deleted; a row that comes back is un-retired).
     """
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -65,6 +67,10 @@ class GraphRow(Timestamps):
     @declared_attr
     def last_seen_release_id(cls) -> Mapped[int]:
         return mapped_column(Integer, ForeignKey("source_release.id"), nullable=False)
+
+    @declared_attr
+    def retired_release_id(cls) -> Mapped[int | None]:
+        return mapped_column(Integer, ForeignKey("source_release.id"), nullable=True)
 
 
 class GdcKeyed(GraphRow):
