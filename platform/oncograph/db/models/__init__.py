@@ -23,6 +23,7 @@ from oncograph.db.models.clinical import (
     Project,
     Treatment,
 )
+from oncograph.db.models import imaging, proteomics  # noqa: F401  (register their tables)
 from oncograph.db.models.identity import IdentityLink
 from oncograph.db.models.provenance import Quarantine, Run, SourceDocument, SourceRelease
 

@@ -1,0 +1,3 @@
+"""imaging models (filled in by the imaging work)."""
+
+from __future__ import annotations
