@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -113,6 +113,12 @@ def db(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @pytest.fixture()
-def fresh_db_url(pg_server_url: str, template_url: str) -> str:
+def make_db(pg_server_url: str, template_url: str) -> Callable[[], str]:
+    """A factory of new, migrated, empty databases (for tests that run other processes or compare graphs)."""
+    return lambda: _clone(pg_server_url, template_url, f"oncograph_t{os.getpid()}_{next(_counter)}_test")
+
+
+@pytest.fixture()
+def fresh_db_url(make_db: Callable[[], str]) -> str:
     """A new, migrated, empty database of its own (for tests that run other processes)."""
-    return _clone(pg_server_url, template_url, f"oncograph_t{os.getpid()}_{next(_counter)}_test")
+    return make_db()

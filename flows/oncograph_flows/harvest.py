@@ -13,8 +13,9 @@ from prefect.runtime import flow_run
 
 from oncograph.db import get_engine, session_factory
 from oncograph.domain import SourceRecord
-from oncograph.ingest.harvest import close_harvest, harvest_pages, open_harvest
+from oncograph.ingest.harvest import close_harvest, harvest_lock, harvest_pages, open_harvest
 from oncograph.ingest.service import IngestCounts, ingest_batch
+from oncograph.lineage.locks import abandon_stale_runs
 from oncograph.settings import get_settings
 from oncograph.sources.gdc.client import GdcClient
 
@@ -34,16 +35,20 @@ def harvest_gdc_flow(
     settings = get_settings()
     factory = session_factory(get_engine())
     flow_run_id = flow_run.get_id()
-    with GdcClient.from_settings(settings, base_url=gdc_url or settings.gdc_url) as client:
+    with (
+        GdcClient.from_settings(settings, base_url=gdc_url or settings.gdc_url) as client,
+        harvest_lock(factory),
+    ):
+        abandon_stale_runs(factory.kw["bind"], "harvest_gdc")
         harvest = open_harvest(factory, client, projects, prefect_flow_run_id=flow_run_id)
         total = IngestCounts()
         try:
             for _endpoint, records, _page in harvest_pages(client, projects, page_size=page_size):
                 total.add(ingest_page(records, harvest.release_id, harvest.run.id))
-        except Exception as exc:
-            close_harvest(factory, harvest, total, error=f"{type(exc).__name__}: {exc}")
+        except BaseException as exc:
+            close_harvest(factory, harvest, total, projects=projects, error=f"{type(exc).__name__}: {exc}")
             raise
-        close_harvest(factory, harvest, total)
+        close_harvest(factory, harvest, total, projects=projects)
     return {
         "run_id": harvest.run.id,
         "release": harvest.release,

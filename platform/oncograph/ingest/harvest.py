@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
@@ -17,7 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph.db.engine import transaction
 from oncograph.domain import SourceRecord
+from oncograph.ingest.retire import retire_unseen_gdc
 from oncograph.ingest.service import IngestCounts, PreparedBatch, ingest_batch, prepare_batch
+from oncograph.lineage.locks import abandon_stale_runs, source_lock
 from oncograph.lineage.runs import RunHandle, ensure_release, finish_run, set_run_release, start_run
 
 log = logging.getLogger(__name__)
@@ -187,9 +190,17 @@ def prepared_pages(
 
 
 def close_harvest(
-    factory: sessionmaker[Session], harvest: Harvest, counts: IngestCounts, *, error: str | None = None
-) -> None:
+    factory: sessionmaker[Session],
+    harvest: Harvest,
+    counts: IngestCounts,
+    *,
+    projects: Sequence[str],
+    error: str | None = None,
+) -> dict[str, int]:
+    """Finish the run. A complete harvest also retires what the release no longer has; returns those counts."""
     with transaction(factory) as s:
+        retired = {} if error else retire_unseen_gdc(s, projects=projects, release_id=harvest.release_id)
+        counts.retired = retired
         finish_run(
             s,
             harvest.run,
@@ -197,6 +208,13 @@ def close_harvest(
             counts={"release": harvest.release, "totals": counts.as_dict()},
             error=error,
         )
+    return retired
+
+
+def harvest_lock(factory: sessionmaker[Session]) -> AbstractContextManager[None]:
+    """The GDC harvest lock, on the factory's engine (or its connection, inside tests)."""
+    bind = factory.kw["bind"]
+    return source_lock(bind, "gdc")
 
 
 def harvest_gdc(
@@ -208,15 +226,17 @@ def harvest_gdc(
     on_page: Callable[[Endpoint, int, Any], None] | None = None,
 ) -> tuple[Harvest, IngestCounts]:
     """Harvest ``projects`` in-process: one transaction per page; the run records the outcome."""
-    harvest = open_harvest(factory, client, projects)
-    total = IngestCounts()
-    try:
-        for endpoint, batch, page in prepared_pages(client, projects, page_size=page_size):
-            total.add(ingest_batch(factory, batch, release_id=harvest.release_id, run_id=harvest.run.id))
-            if on_page is not None:
-                on_page(endpoint, len(batch.records), page)
-    except Exception as exc:
-        close_harvest(factory, harvest, total, error=f"{type(exc).__name__}: {exc}")
-        raise
-    close_harvest(factory, harvest, total)
+    with harvest_lock(factory):
+        abandon_stale_runs(factory.kw["bind"], "harvest_gdc")
+        harvest = open_harvest(factory, client, projects)
+        total = IngestCounts()
+        try:
+            for endpoint, batch, page in prepared_pages(client, projects, page_size=page_size):
+                total.add(ingest_batch(factory, batch, release_id=harvest.release_id, run_id=harvest.run.id))
+                if on_page is not None:
+                    on_page(endpoint, len(batch.records), page)
+        except BaseException as exc:
+            close_harvest(factory, harvest, total, projects=projects, error=f"{type(exc).__name__}: {exc}")
+            raise
+        close_harvest(factory, harvest, total, projects=projects)
     return harvest, total

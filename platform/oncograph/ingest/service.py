@@ -36,6 +36,7 @@ class IngestCounts:
     records: int = 0
     documents_new: int = 0
     problems: list[Problem] = field(default_factory=list)
+    retired: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: IngestCounts) -> None:
         for name, kc in other.kinds.items():
@@ -46,19 +47,24 @@ class IngestCounts:
             mine = self.links.setdefault(link, {"staged": 0, "resolved": 0, "inserted": 0})
             for k, v in lc.items():
                 mine[k] += v
+        for name, n in other.retired.items():
+            self.retired[name] = self.retired.get(name, 0) + n
         self.records += other.records
         self.documents_new += other.documents_new
         self.problems.extend(other.problems[: max(0, 1000 - len(self.problems))])
 
     def entities(self) -> dict[str, dict[str, int]]:
-        """``{kind: {inserted, updated, unchanged, quarantined}}`` for every kind touched."""
+        """``{kind: {inserted, updated, unchanged, quarantined[, retired]}}`` for every kind touched."""
         out: dict[str, dict[str, int]] = {}
         for kind in KINDS:
             counts = self.kinds.get(kind.name)
             quarantined = self.quarantined.get(kind.name, 0)
-            if counts is None and not quarantined:
+            retired = self.retired.get(kind.name, 0)
+            if counts is None and not quarantined and not retired:
                 continue
             out[kind.name] = {**(counts or KindCounts()).as_dict(), "quarantined": quarantined}
+            if retired:
+                out[kind.name]["retired"] = retired
         return out
 
     def as_dict(self) -> dict[str, Any]:

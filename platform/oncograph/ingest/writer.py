@@ -77,9 +77,10 @@ def upsert_kind(
         parent = kind.parents[0]
         session.execute(
             text(
-                f"UPDATE {kind.name} t SET last_seen_release_id = :rel FROM {parent.table} p "
+                f"UPDATE {kind.name} t SET last_seen_release_id = :rel, retired_release_id = NULL FROM {parent.table} p "
                 f"WHERE t.{parent.column} = p.id AND p.{parent.key} = "
-                f"ANY(CAST(:keys AS {PG_TYPE[parent.key_type]}[])) AND t.last_seen_release_id <> :rel"
+                f"ANY(CAST(:keys AS {PG_TYPE[parent.key_type]}[])) "
+                "AND (t.last_seen_release_id <> :rel OR t.retired_release_id IS NOT NULL)"
             ),
             {"rel": release_id, "keys": [row[parent.stage_key] for row in rows]},
         )
@@ -87,9 +88,9 @@ def upsert_kind(
     keys = [row[kind.key] for row in rows]
     session.execute(
         text(
-            f"UPDATE {kind.name} SET last_seen_release_id = :rel "
+            f"UPDATE {kind.name} SET last_seen_release_id = :rel, retired_release_id = NULL "
             f"WHERE {kind.key} = ANY(CAST(:keys AS {PG_TYPE[kind.key_type]}[])) "
-            "AND last_seen_release_id <> :rel"
+            "AND (last_seen_release_id <> :rel OR retired_release_id IS NOT NULL)"
         ),
         {"rel": release_id, "keys": keys},
     )

@@ -160,3 +160,65 @@ def test_broken_hits_in_an_api_page_are_quarantined(
     ).all()
     assert rows[0][0] == "http://gdc/cases > hit 201" and "expected a JSON object" in rows[0][1]
     assert "neither case_id nor submitter_id" in rows[1][1]
+
+
+def _release(store: MirrorStore, label: str, cases: list[dict[str, Any]]) -> MirrorStore:
+    return MirrorStore.from_documents(
+        cases=cases,
+        files=store.documents("files"),
+        projects=store.documents("projects"),
+        status={**store.status, "data_release": label},
+    )
+
+
+def test_disappeared_case_is_retired_and_comes_back(
+    factory: sessionmaker[Session], db: Session, store: MirrorStore
+) -> None:
+    _harvest(factory, store)
+    docs = store.documents("cases")
+    gone = next(
+        d for d in docs if (d.get("project") or {}).get("project_id") == "TCGA-CHOL" and d.get("diagnoses")
+    )
+    without = _release(store, "Data Release 46.0", [d for d in docs if d is not gone])
+    _, counts, _, _ = _harvest(factory, without)
+    assert counts.retired["patient"] == 1
+    assert counts.retired["diagnosis"] == len(gone["diagnoses"])
+    row = db.execute(
+        text(
+            "SELECT r.release FROM patient p JOIN source_release r ON r.id = p.retired_release_id "
+            "WHERE p.case_id = :c"
+        ),
+        {"c": gone["case_id"]},
+    ).scalar_one()
+    assert row == "Data Release 46.0"
+    live = db.execute(text("SELECT count(*) FROM patient WHERE retired_release_id IS NULL")).scalar_one()
+    assert live == len(_expected_cases(store)) - 1
+
+    back = _release(store, "Data Release 47.0", list(docs))
+    _, again, _, _ = _harvest(factory, back)
+    assert again.retired == {}
+    retired_now = db.execute(
+        text("SELECT count(*) FROM patient WHERE retired_release_id IS NOT NULL")
+    ).scalar_one()
+    assert retired_now == 0
+
+
+def test_failed_harvest_retires_nothing(
+    factory: sessionmaker[Session], db: Session, store: MirrorStore
+) -> None:
+    _harvest(factory, store)
+    docs = store.documents("cases")
+    half = _release(store, "Data Release 46.0", docs[: len(docs) // 2])
+    injector = FaultInjector(FaultConfig(fail_rate=1.0))
+    with (
+        serve_mirror(half, faults=injector) as url,
+        GdcClient(url, max_attempts=2, backoff_base_s=0.001) as client,
+        pytest.raises(Exception, match="attempts"),
+    ):
+        harvest_gdc(factory, client, PROJECTS)
+    assert (
+        db.execute(text("SELECT count(*) FROM patient WHERE retired_release_id IS NOT NULL")).scalar_one()
+        == 0
+    )
+    status = db.execute(text("SELECT status FROM run ORDER BY id DESC LIMIT 1")).scalar_one()
+    assert status == "failed"

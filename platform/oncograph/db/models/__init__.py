@@ -1,5 +1,6 @@
 """ORM models of the patient graph and its lineage. The schema is created only by Alembic migrations."""
 
+from oncograph.db.models import imaging, proteomics  # noqa: F401  (register their tables)
 from oncograph.db.models.base import Base
 from oncograph.db.models.biospecimen import (
     Aliquot,
@@ -23,7 +24,6 @@ from oncograph.db.models.clinical import (
     Project,
     Treatment,
 )
-from oncograph.db.models import imaging, proteomics  # noqa: F401  (register their tables)
 from oncograph.db.models.identity import IdentityLink
 from oncograph.db.models.provenance import Quarantine, Run, SourceDocument, SourceRelease
 
