@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from oncograph_cli.commands import db, ingest
+from oncograph_cli.commands import db, ingest, releases
 from oncograph_cli.commands.demo import demo
 from oncograph_cli.commands.gdc_server import gdc_server
 from oncograph_cli.commands.lineage import lineage
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
+app.add_typer(releases.app, name="releases")
 app.command("status")(status)
 app.command("lineage")(lineage)
 app.command("gdc-server")(gdc_server)

@@ -222,3 +222,20 @@ def test_failed_harvest_retires_nothing(
     )
     status = db.execute(text("SELECT status FROM run ORDER BY id DESC LIMIT 1")).scalar_one()
     assert status == "failed"
+
+
+def test_release_diff_counts(factory: sessionmaker[Session], db: Session, store: MirrorStore) -> None:
+    from oncograph.lineage.releases import diff_releases
+
+    _harvest(factory, store)
+    docs = [copy.deepcopy(d) for d in store.documents("cases")]
+    chol = [
+        d for d in docs if (d.get("project") or {}).get("project_id") == "TCGA-CHOL" and d.get("diagnoses")
+    ]
+    gone, edited = chol[0], chol[1]
+    edited["diagnoses"][0]["days_to_last_follow_up"] = 4242
+    _harvest(factory, _release(store, "Data Release 46.0", [d for d in docs if d is not gone]))
+    diff = diff_releases(db, "Data Release 45", "Data Release 46")
+    assert diff["entities"]["patient"] == {"added": 0, "changed": 0, "retired": 1}
+    assert diff["entities"]["diagnosis"] == {"added": 0, "changed": 1, "retired": len(gone["diagnoses"])}
+    assert diff["documents"]["case"] == {"new": 0, "changed": 1}

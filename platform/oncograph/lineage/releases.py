@@ -1,0 +1,106 @@
+"""Source releases and what changed between two of them (``oncograph releases diff A B``).
+
+Per graph kind: ``added`` (first seen after A, up to B), ``changed`` (seen at A, and rebuilt from a document
+version fetched after A, up to B), ``retired`` (retired after A, up to B). Per source entity (case, file,
+project): ``new`` and ``changed`` document versions, from the append-only ``source_document`` table, so the
+document side stays exact for any pair of releases. Releases of one source are ordered by when oncograph
+first saw them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from oncograph.db.kinds import KINDS
+from oncograph.errors import NotFoundError, ValidationError
+
+
+def list_releases(session: Session, *, source: str | None = None) -> list[dict[str, Any]]:
+    rows = session.execute(
+        text(
+            "SELECT r.id, r.source, r.release, r.first_seen_at, count(d.id) AS documents "
+            "FROM source_release r LEFT JOIN source_document d ON d.release_id = r.id "
+            "WHERE CAST(:source AS text) IS NULL OR r.source = :source GROUP BY r.id ORDER BY r.source, r.id"
+        ),
+        {"source": source},
+    ).mappings()
+    return [{**r, "first_seen_at": r["first_seen_at"].isoformat()} for r in rows]
+
+
+def resolve_release(session: Session, ref: str, *, source: str | None = None) -> dict[str, Any]:
+    """A release by id, exact label, or unique label prefix (``"Data Release 45"``).
+
+    Raises:
+        NotFoundError: nothing matches. ValidationError: the prefix is ambiguous.
+    """
+    rows = list(
+        session.execute(
+            text(
+                "SELECT id, source, release FROM source_release WHERE (CAST(id AS text) = :ref OR release = :ref "
+                "OR release LIKE :prefix) AND (CAST(:source AS text) IS NULL OR source = :source) ORDER BY id"
+            ),
+            {"ref": ref, "prefix": ref.replace("%", r"\%").replace("_", r"\_") + "%", "source": source},
+        ).mappings()
+    )
+    exact = [r for r in rows if str(r["id"]) == ref or r["release"] == ref]
+    if len(exact) == 1:
+        return dict(exact[0])
+    if not rows:
+        raise NotFoundError(f"no source release matches {ref!r}", hint="see `oncograph releases list`")
+    if len(rows) > 1:
+        names = ", ".join(f"{r['id']}: {r['release']}" for r in rows[:5])
+        raise ValidationError(f"{ref!r} matches several releases ({names})", hint="pass the release id")
+    return dict(rows[0])
+
+
+def diff_releases(session: Session, a: str, b: str) -> dict[str, Any]:
+    """What changed from release ``a`` to release ``b`` of the same source."""
+    ra, rb = resolve_release(session, a), resolve_release(session, b)
+    if ra["source"] != rb["source"]:
+        raise ValidationError(
+            f"releases {ra['release']!r} ({ra['source']}) and {rb['release']!r} ({rb['source']}) are of "
+            "different sources",
+            hint="diff two releases of one source",
+        )
+    if ra["id"] > rb["id"]:
+        ra, rb = rb, ra
+    window = "BETWEEN :a + 1 AND :b"
+    same_source = "IN (SELECT id FROM source_release WHERE source = :source)"
+    params = {"a": ra["id"], "b": rb["id"], "source": ra["source"]}
+    entities: dict[str, dict[str, int]] = {}
+    for kind in KINDS:
+        row = session.execute(
+            text(
+                f"SELECT count(*) FILTER (WHERE t.first_seen_release_id {window} AND t.first_seen_release_id "
+                f"{same_source}) AS added, "
+                f"count(*) FILTER (WHERE t.first_seen_release_id <= :a AND d.release_id {window} "
+                f"AND d.release_id {same_source}) AS changed, "
+                f"count(*) FILTER (WHERE t.retired_release_id {window} AND t.retired_release_id {same_source}) "
+                f"AS retired FROM {kind.name} t JOIN source_document d ON d.id = t.source_document_id"
+            ),
+            params,
+        ).one()
+        if any(row):
+            entities[kind.name] = {"added": int(row[0]), "changed": int(row[1]), "retired": int(row[2])}
+    documents: dict[str, dict[str, int]] = {}
+    for etype, new, changed in session.execute(
+        text(
+            "WITH v AS (SELECT entity_type, entity_id, bool_or(release_id <= :a) AS before, "
+            f"bool_or(release_id {window}) AS after FROM source_document WHERE release_id {same_source} "
+            "GROUP BY entity_type, entity_id) "
+            "SELECT entity_type, count(*) FILTER (WHERE after AND NOT before), "
+            "count(*) FILTER (WHERE after AND before) FROM v GROUP BY entity_type ORDER BY entity_type"
+        ),
+        params,
+    ):
+        documents[etype] = {"new": int(new), "changed": int(changed)}
+    return {
+        "source": ra["source"],
+        "from": {"id": ra["id"], "release": ra["release"]},
+        "to": {"id": rb["id"], "release": rb["release"]},
+        "entities": entities,
+        "documents": documents,
+    }
