@@ -7,10 +7,11 @@ import os
 
 import typer
 
-from oncograph_cli.commands import db, ingest, releases
+from oncograph_cli.commands import db, ingest, releases, schedule
 from oncograph_cli.commands.demo import demo
 from oncograph_cli.commands.gdc_server import gdc_server
 from oncograph_cli.commands.lineage import lineage
+from oncograph_cli.commands.link import link
 from oncograph_cli.commands.status import status
 
 app = typer.Typer(
@@ -22,8 +23,10 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(releases.app, name="releases")
+app.add_typer(schedule.app, name="schedule")
 app.command("status")(status)
 app.command("lineage")(lineage)
+app.command("link")(link)
 app.command("gdc-server")(gdc_server)
 app.command("demo")(demo)
 

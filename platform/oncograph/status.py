@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from oncograph.db.kinds import KINDS
+from oncograph.linking import link_coverage
 
 
 def graph_status(session: Session, *, recent_runs: int = 10) -> dict[str, Any]:
@@ -48,4 +49,10 @@ def graph_status(session: Session, *, recent_runs: int = 10) -> dict[str, Any]:
             )
         ).mappings()
     ]
-    return {"counts": counts, "releases": releases, "recent_runs": runs, "quarantine": quarantine}
+    return {
+        "counts": counts,
+        "commons": link_coverage(session),
+        "releases": releases,
+        "recent_runs": runs,
+        "quarantine": quarantine,
+    }

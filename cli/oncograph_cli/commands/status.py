@@ -28,6 +28,12 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
     for kind, n in info["counts"].items():
         counts.add_row(kind, f"{n:,}")
     console.print(counts)
+    commons = Table(title="commons and identity links")
+    commons.add_column("measure")
+    commons.add_column("count", justify="right")
+    for key, n in info["commons"].items():
+        commons.add_row(key.replace("_", " "), f"{n:,}")
+    console.print(commons)
     releases = Table(title="source releases")
     for col in ("source", "release", "documents"):
         releases.add_column(col)
