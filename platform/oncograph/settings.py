@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         description="Base URL of the GDC API (or of a local GDC-compatible server).",
         examples=["http://127.0.0.1:8765"],
     )
+    pdc_url: str = Field(
+        default="https://pdc.cancer.gov/graphql",
+        description="PDC GraphQL endpoint (or a local PDC-compatible stand-in).",
+        examples=["http://127.0.0.1:8766/graphql"],
+    )
     gdc_page_size: int = Field(default=500, ge=1, le=10_000, description="Hits per GDC page request.")
     gdc_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of one GDC HTTP request, seconds.")
     gdc_max_attempts: int = Field(default=8, ge=1, description="Attempts per GDC request before giving up.")
