@@ -10,8 +10,10 @@ import typer
 from oncograph_cli.commands import db, ingest, releases, schedule
 from oncograph_cli.commands.demo import demo
 from oncograph_cli.commands.gdc_server import gdc_server
+from oncograph_cli.commands.ingest_pdc import ingest_pdc
 from oncograph_cli.commands.lineage import lineage
 from oncograph_cli.commands.link import link
+from oncograph_cli.commands.pdc_server import pdc_server
 from oncograph_cli.commands.status import status
 
 app = typer.Typer(
@@ -28,6 +30,8 @@ app.command("status")(status)
 app.command("lineage")(lineage)
 app.command("link")(link)
 app.command("gdc-server")(gdc_server)
+app.command("pdc-server")(pdc_server)
+ingest.app.command("pdc")(ingest_pdc)
 app.command("demo")(demo)
 
 

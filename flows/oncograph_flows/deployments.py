@@ -18,6 +18,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.flows import Flow
 
 from oncograph_flows.harvest import harvest_gdc_flow
+from oncograph_flows.pdc import harvest_pdc_flow
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,10 @@ def _gdc() -> Flow[Any, Any]:
     return harvest_gdc_flow
 
 
+def _pdc() -> Flow[Any, Any]:
+    return harvest_pdc_flow
+
+
 #: TCGA projects harvested nightly by default (GDC releases land every few months; an unchanged release is a
 #: no-op, so a nightly check costs one pass over the documents and writes nothing).
 DEFAULT_GDC_PROJECTS = ["TCGA-LUAD", "TCGA-LUSC", "TCGA-BRCA", "TCGA-CHOL", "TCGA-PAAD", "TCGA-GBM"]
@@ -70,6 +75,13 @@ SCHEDULES: list[ScheduledHarvest] = [
         cron="0 3 * * *",
         parameters={"projects": DEFAULT_GDC_PROJECTS},
         description="GDC cases and files of the default projects from ONCOGRAPH_GDC_URL.",
+    ),
+    ScheduledHarvest(
+        name="harvest-pdc-weekly",
+        flow=_pdc,
+        cron="0 5 * * 0",
+        parameters={"studies": None},
+        description="Every PDC study of the study catalog from ONCOGRAPH_PDC_URL, then identity links.",
     ),
 ]
 

@@ -9,6 +9,7 @@ checked against an autogenerate diff of ``oncograph.db.models.proteomics``.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,7 +20,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _lineage(table: str) -> list[sa.SchemaItem]:
+def _lineage(table: str) -> list[Any]:
     """The GraphRow columns and their foreign keys (surrogate id, source document, releases, timestamps)."""
     release = "source_release"
     return [

@@ -73,34 +73,19 @@ query FilteredStudiesDataPaginated(
 }
 """
 
+_GEN3_EMPTY_FILTERS = (
+    "project_name_filter", "study_name_filter", "disease_filter", "filterValue", "analytical_frac_filter",
+    "exp_type_filter", "ethnicity_filter", "race_filter", "gender_filter", "tumor_grade_filter",
+    "sample_type_filter", "acquisition_type_filter", "data_category_filter", "file_type_filter", "access_filter",
+    "downloadable_filter", "biospecimen_status_filter", "case_status_filter",
+)  # fmt: skip
+
 _GEN3_PAGINATED_UI_STUDY_VARIABLES: dict[str, Any] = {
     "offset_value": 0,
     "limit_value": 10,
     "sort_value": "",
     "program_name_filter": "Applied Proteogenomics OrganizationaL Learning and Outcomes - APOLLO",
-    **{
-        name: ""
-        for name in (
-            "project_name_filter",
-            "study_name_filter",
-            "disease_filter",
-            "filterValue",
-            "analytical_frac_filter",
-            "exp_type_filter",
-            "ethnicity_filter",
-            "race_filter",
-            "gender_filter",
-            "tumor_grade_filter",
-            "sample_type_filter",
-            "acquisition_type_filter",
-            "data_category_filter",
-            "file_type_filter",
-            "access_filter",
-            "downloadable_filter",
-            "biospecimen_status_filter",
-            "case_status_filter",
-        )  # fmt: skip
-    },
+    **dict.fromkeys(_GEN3_EMPTY_FILTERS, ""),
     "getAll": False,
 }
 

@@ -78,9 +78,12 @@ def data_release_label(directory: Path) -> str:
 class RecordedPdc:
     """The schema and the recordings of a ``data/pdc`` directory; answers root fields (thread-safe, read-only)."""
 
-    def __init__(self, directory: Path, schema: GraphQLSchema, recordings: Sequence[Recording]) -> None:
+    def __init__(
+        self, directory: Path, sdl: Sequence[str], schema: GraphQLSchema, recordings: Sequence[Recording]
+    ) -> None:
         """Use :meth:`from_directory`."""
         self.directory = directory
+        self.sdl = tuple(sdl)
         self.schema = schema
         self.recordings = tuple(recordings)
         self.release = data_release_label(directory)
@@ -97,11 +100,16 @@ class RecordedPdc:
         sdl = sorted(directory.glob("*.gql"))
         if not sdl:
             raise InputFormatError(f"{directory} has no PDC GraphQL SDL (*.gql)", hint="pass --data data/pdc")
-        schema = build_pdc_schema(p.read_text(encoding="utf-8") for p in sdl)
+        texts = [p.read_text(encoding="utf-8") for p in sdl]
+        schema = build_pdc_schema(texts)
         recordings: list[Recording] = []
         for q in queries:
             recordings.extend(_recordings_of(directory, q, schema))
-        return cls(directory, schema, recordings)
+        return cls(directory, texts, schema, recordings)
+
+    def new_schema(self) -> GraphQLSchema:
+        """A fresh copy of the schema (a server sets its own resolvers on it)."""
+        return build_pdc_schema(self.sdl)
 
     def counts(self) -> dict[str, int]:
         """Recorded values per root field."""
