@@ -1,7 +1,9 @@
-"""``oncograph demo``: the whole foundation end to end on the bundled real data, offline.
+"""``oncograph demo``: everything end to end on the bundled real data, offline.
 
 Embedded PostgreSQL -> local GDC-compatible server on the bundled real documents -> the Prefect flow
-``harvest_gdc`` -> the bundled GDC portal exports -> ``oncograph status``.
+``harvest_gdc`` -> the bundled GDC portal exports -> IDC series of the TCGA collections of those projects
+(from the index that idc-index-data ships; ``--idc-all`` loads the whole ~1M-series index) -> PDC studies
+from the local GraphQL stand-in on the recorded responses -> identity links -> ``oncograph status``.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ import tempfile
 from pathlib import Path
 
 import typer
+from sqlalchemy.orm import Session, sessionmaker
 
-from oncograph.db import get_engine, session_factory, transaction, upgrade
+from oncograph.db import get_engine, session_factory, upgrade
 from oncograph.errors import OncographError
 from oncograph.ingest.portal_import import import_portal_files
+from oncograph.linking import run_linking
 from oncograph.sources.gdc.mirror import MirrorStore, build_mirror_directory, serve_mirror
-from oncograph.status import graph_status
 from oncograph_cli.commands.status import status as print_status
 from oncograph_cli.output import console, exit_with_error
 
@@ -35,61 +38,100 @@ DEMO_PORTAL_FILES = (
     "gdc_portal_json/gdc_clinical_TCGA-BRCA_2019_1036cases_tumor_stage.json",
     "gdc_portal_json/gdc_api_cases_TCGA-BRCA_2026_50cases_few_fields.json",
 )
+#: What the recorded PDC responses cover (see data/pdc/SOURCES.md).
+DEMO_PDC = {
+    "studies": ["PDC000109", "PDC000110", "PDC000111", "S038-3"],
+    "file_types": ["RAW"],
+    "cases": ["01BR001"],
+}
 
 
 def demo(
-    data: Path = typer.Option(
-        Path("data/gdc"), "--data", help="The bundled real GDC data (repo's data/gdc)."
+    data: Path = typer.Option(Path("data"), "--data", help="The bundled real data (the repository's data/)."),
+    flow: bool = typer.Option(True, "--flow/--no-flow", help="Harvest GDC through the Prefect flow."),
+    idc_all: bool = typer.Option(
+        False,
+        "--idc-all",
+        help="Load IDC's whole series index, not only the TCGA collections of the demo's GDC projects.",
     ),
-    flow: bool = typer.Option(True, "--flow/--no-flow", help="Harvest through the Prefect flow."),
 ) -> None:
-    """Run the foundation end to end on the bundled real data and print the status."""
-    if not data.is_dir():
-        exit_with_error(f"no data directory at {data}: run the demo from the repository root, or pass --data")
+    """Run everything end to end on the bundled real data and print the status."""
+    if not (data / "gdc").is_dir():
+        exit_with_error(f"no data/gdc under {data}: run the demo from the repository root, or pass --data")
     try:
         engine = get_engine()
         upgrade(engine)
-        console.print(f"[bold]1/4[/] PostgreSQL ready at {engine.url.render_as_string(hide_password=True)}")
-        with tempfile.TemporaryDirectory(prefix="oncograph-mirror-") as tmp:
-            report = build_mirror_directory(data, Path(tmp))
-            store = MirrorStore.from_directory(Path(tmp))
-            projects = sorted(
-                {
-                    str(d["project"]["project_id"])
-                    for d in store.documents("cases")
-                    if isinstance(d.get("project"), dict) and d["project"].get("project_id")
-                }
-            )
-            with serve_mirror(store) as url:
-                console.print(
-                    f"[bold]2/4[/] local GDC server at {url}: {store.counts()} "
-                    f"({len(report.skipped)} source items skipped while building: no id)"
-                )
-                if flow:
-                    from oncograph_flows.harvest import harvest_gdc_flow
-
-                    console.print(f"[bold]3/4[/] Prefect flow harvest_gdc over {len(projects)} projects ...")
-                    result = harvest_gdc_flow(projects=projects, gdc_url=url)
-                    console.print(
-                        f"      run {result['run_id']} (flow run {result['prefect_flow_run_id']}), "
-                        f"release {result['release']!r}"
-                    )
-                else:
-                    from oncograph.ingest.harvest import harvest_gdc
-                    from oncograph.settings import get_settings
-                    from oncograph.sources.gdc.client import GdcClient
-
-                    with GdcClient.from_settings(get_settings(), base_url=url) as client:
-                        harvest, _ = harvest_gdc(session_factory(engine), client, projects)
-                    console.print(f"[bold]3/4[/] harvested run {harvest.run.id}")
-        files = [data / f for f in DEMO_PORTAL_FILES if (data / f).exists()]
-        run, counts, _ = import_portal_files(session_factory(engine), files)
+        factory = session_factory(engine)
+        console.print(f"[bold]1/6[/] PostgreSQL ready at {engine.url.render_as_string(hide_password=True)}")
+        projects = _gdc(data / "gdc", flow=flow)
+        files = [data / "gdc" / f for f in DEMO_PORTAL_FILES if (data / "gdc" / f).exists()]
+        run, counts, _ = import_portal_files(factory, files)
         console.print(
-            f"[bold]4/4[/] imported {len(files)} portal files (run {run.id}, "
+            f"[bold]4/6[/] imported {len(files)} GDC portal files (run {run.id}, "
             f"{sum(counts.quarantined.values())} records quarantined)"
         )
-        with transaction(session_factory(engine)) as s:
-            graph_status(s)
+        _idc(factory, projects, everything=idc_all)
+        _pdc(factory, data / "pdc")
+        link_run, created = run_linking(factory)
+        console.print(f"      identity links (run {link_run.id}): {created}")
     except OncographError as exc:
         exit_with_error(str(exc))
     print_status(json_out=False)
+
+
+def _gdc(data: Path, *, flow: bool) -> list[str]:
+    with tempfile.TemporaryDirectory(prefix="oncograph-mirror-") as tmp:
+        report = build_mirror_directory(data, Path(tmp))
+        store = MirrorStore.from_directory(Path(tmp))
+        projects = sorted(
+            {
+                str(d["project"]["project_id"])
+                for d in store.documents("cases")
+                if isinstance(d.get("project"), dict) and d["project"].get("project_id")
+            }
+        )
+        with serve_mirror(store) as url:
+            console.print(
+                f"[bold]2/6[/] local GDC server at {url}: {store.counts()} "
+                f"({len(report.skipped)} source items skipped while building: no id)"
+            )
+            if flow:
+                from oncograph_flows.harvest import harvest_gdc_flow
+
+                console.print(f"[bold]3/6[/] Prefect flow harvest_gdc over {len(projects)} projects ...")
+                result = harvest_gdc_flow(projects=projects, gdc_url=url)
+                console.print(
+                    f"      run {result['run_id']} (flow run {result['prefect_flow_run_id']}), "
+                    f"release {result['release']!r}"
+                )
+            else:
+                from oncograph.ingest.harvest import harvest_gdc
+                from oncograph.settings import get_settings
+                from oncograph.sources.gdc.client import GdcClient
+
+                with GdcClient.from_settings(get_settings(), base_url=url) as client:
+                    harvest, _ = harvest_gdc(session_factory(get_engine()), client, projects)
+                console.print(f"[bold]3/6[/] harvested run {harvest.run.id}")
+    return projects
+
+
+def _idc(factory: sessionmaker[Session], projects: list[str], *, everything: bool) -> None:
+    console.print("[bold]5/6[/] IDC: not loaded (the IDC import is not wired into the demo yet)")
+
+
+def _pdc(factory: sessionmaker[Session], data: Path) -> None:
+    from oncograph.ingest.pdc_import import ingest_pdc
+    from oncograph.sources.pdc import PdcClient
+    from oncograph.sources.pdc.standin import RecordedPdc, serve_pdc
+
+    store = RecordedPdc.from_directory(data)
+    with serve_pdc(store) as url, PdcClient(url) as client:
+        handle, counts = ingest_pdc(
+            factory,
+            client,
+            studies=DEMO_PDC["studies"],
+            file_types=DEMO_PDC["file_types"],
+            cases=DEMO_PDC["cases"],
+        )
+    inserted = {k: v["inserted"] for k, v in counts.entities().items()}
+    console.print(f"[bold]6/6[/] PDC stand-in at {url}: run {handle.run.id}, inserted {inserted}")
