@@ -18,6 +18,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.flows import Flow
 
 from oncograph_flows.harvest import harvest_gdc_flow
+from oncograph_flows.idc import harvest_idc_flow
 from oncograph_flows.pdc import harvest_pdc_flow
 
 
@@ -60,6 +61,10 @@ def _gdc() -> Flow[Any, Any]:
     return harvest_gdc_flow
 
 
+def _idc() -> Flow[Any, Any]:
+    return harvest_idc_flow
+
+
 def _pdc() -> Flow[Any, Any]:
     return harvest_pdc_flow
 
@@ -75,6 +80,14 @@ SCHEDULES: list[ScheduledHarvest] = [
         cron="0 3 * * *",
         parameters={"projects": DEFAULT_GDC_PROJECTS},
         description="GDC cases and files of the default projects from ONCOGRAPH_GDC_URL.",
+    ),
+    ScheduledHarvest(
+        name="harvest-idc-weekly",
+        flow=_idc,
+        cron="0 4 * * 0",
+        parameters={"collections": None},
+        description="IDC's whole series index from the installed idc-index-data (a new IDC version arrives "
+        "with a package upgrade; an unchanged version is a no-op), then identity links.",
     ),
     ScheduledHarvest(
         name="harvest-pdc-weekly",

@@ -16,6 +16,7 @@ from oncograph.domain import SourceRecord
 from oncograph.ingest.harvest import close_harvest, harvest_lock, harvest_pages, open_harvest
 from oncograph.ingest.service import IngestCounts, ingest_batch
 from oncograph.lineage.locks import abandon_stale_runs
+from oncograph.linking import run_linking
 from oncograph.settings import get_settings
 from oncograph.sources.gdc.client import GdcClient
 
@@ -49,6 +50,7 @@ def harvest_gdc_flow(
             close_harvest(factory, harvest, total, projects=projects, error=f"{type(exc).__name__}: {exc}")
             raise
         close_harvest(factory, harvest, total, projects=projects)
+    _, links = run_linking(factory)
     return {
         "run_id": harvest.run.id,
         "release": harvest.release,
@@ -56,4 +58,5 @@ def harvest_gdc_flow(
         "entities": total.entities(),
         "links": total.links,
         "problems": [str(p) for p in total.problems[:50]],
+        "links_created": links,
     }

@@ -13,6 +13,7 @@ from oncograph.errors import OncographError
 from oncograph.ingest.harvest import harvest_gdc
 from oncograph.ingest.portal_import import import_portal_files
 from oncograph.ingest.service import IngestCounts
+from oncograph.linking import run_linking
 from oncograph.settings import get_settings
 from oncograph.sources.gdc.client import GdcClient
 from oncograph_cli.context import store
@@ -98,9 +99,10 @@ def ingest_gdc(
                 progress.advance(tasks[endpoint], n)
 
             harvest, counts = harvest_gdc(factory, client, project, page_size=page_size, on_page=on_page)
+        _, links = run_linking(factory)
     except OncographError as exc:
         exit_with_error(str(exc))
-    _report(harvest.run.id, counts, {"release": harvest.release}, json_out)
+    _report(harvest.run.id, counts, {"release": harvest.release, "links_created": links}, json_out)
 
 
 @app.command("gdc-portal")
@@ -131,6 +133,7 @@ def ingest_gdc_portal(
             run, counts, outcomes = import_portal_files(
                 factory, files, batch_size=get_settings().ingest_batch_size, on_batch=on_batch
             )
+        _, links = run_linking(factory)
     except OncographError as exc:
         exit_with_error(str(exc))
-    _report(run.id, counts, {"files": [asdict(o) for o in outcomes]}, json_out)
+    _report(run.id, counts, {"files": [asdict(o) for o in outcomes], "links_created": links}, json_out)

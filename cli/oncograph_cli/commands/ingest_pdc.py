@@ -7,6 +7,7 @@ import typer
 from oncograph.errors import OncographError
 from oncograph.ingest.pdc_import import PdcCounts
 from oncograph.ingest.pdc_import import ingest_pdc as run_ingest_pdc
+from oncograph.linking import run_linking
 from oncograph.settings import get_settings
 from oncograph.sources.pdc import DEFAULT_URL, PdcClient
 from oncograph_cli.context import store
@@ -54,9 +55,16 @@ def ingest_pdc(
                 cases=case or (),
                 on_unit=on_unit,
             )
+        _, links = run_linking(factory)
     except OncographError as exc:
         exit_with_error(str(exc))
-    payload = {"run_id": handle.run.id, "release": handle.release, "pdc_url": url, **counts.as_dict()}
+    payload = {
+        "run_id": handle.run.id,
+        "release": handle.release,
+        "pdc_url": url,
+        **counts.as_dict(),
+        "links_created": links,
+    }
     if json_out:
         print_json(payload)
         return
