@@ -10,6 +10,7 @@ import typer
 from oncograph_cli.commands import db, ingest, releases, schedule
 from oncograph_cli.commands.demo import demo
 from oncograph_cli.commands.gdc_server import gdc_server
+from oncograph_cli.commands.ingest_idc import ingest_idc
 from oncograph_cli.commands.ingest_pdc import ingest_pdc
 from oncograph_cli.commands.lineage import lineage
 from oncograph_cli.commands.link import link
@@ -31,6 +32,7 @@ app.command("lineage")(lineage)
 app.command("link")(link)
 app.command("gdc-server")(gdc_server)
 app.command("pdc-server")(pdc_server)
+ingest.app.command("idc")(ingest_idc)
 ingest.app.command("pdc")(ingest_pdc)
 app.command("demo")(demo)
 
