@@ -125,7 +125,9 @@ def test_served_deployment_runs_a_harvest(
     engine = create_engine(fresh_db_url)
     with engine.connect() as conn:
         row = conn.execute(
-            text("SELECT CAST(prefect_flow_run_id AS text), status, parameters FROM run")
+            text(
+                "SELECT CAST(prefect_flow_run_id AS text), status, parameters FROM run WHERE transform = 'harvest_gdc'"
+            )
         ).one()
         patients = conn.execute(text("SELECT count(*) FROM patient")).scalar_one()
     engine.dispose()

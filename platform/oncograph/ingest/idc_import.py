@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph.db.engine import transaction
 from oncograph.errors import NotFoundError, ValidationError
+from oncograph.ingest import idc_bulk as bulk
 from oncograph.ingest import idc_merge as sql
 from oncograph.ingest.writer import insert_quarantine
 from oncograph.lineage.locks import abandon_stale_runs, source_lock
@@ -227,7 +228,7 @@ def _load(
         run_id=run_id,
     )
     result.entities["imaging_series"].quarantined = len(rows.quarantined)
-    result.bulk["set_based_fk_checks"] = skip_triggers = sql.begin_bulk(
+    result.bulk["set_based_fk_checks"] = skip_triggers = bulk.begin_bulk(
         session, doc_id=doc_id, release_id=release_id
     )
     sql.stage_groups(session, rows.group_chunks())
@@ -254,10 +255,11 @@ def _load(
         if not merged[kind].empty:  # a table that was empty has nothing older to retire
             entities[kind].retired = sql.retire(session, kind, release_id=release_id, collections=scope)
     if skip_triggers:
-        broken = sql.foreign_key_violations(session, KINDS)
+        broken = bulk.foreign_key_violations(session, KINDS)
         if broken:
             raise ValidationError(f"the IDC load broke foreign keys, rolled back: {'; '.join(broken)}")
-    sql.end_bulk(session, skipped_triggers=skip_triggers)
+    sql.drop_staging(session)
+    bulk.end_bulk(session, skipped_triggers=skip_triggers)
 
 
 def _index_document(session: Session, index: IndexFile, *, release_id: int, run_id: int) -> int:
@@ -275,7 +277,8 @@ def _index_document(session: Session, index: IndexFile, *, release_id: int, run_
     found = session.execute(
         text(
             "INSERT INTO source_document (source, entity_type, entity_id, content_hash, release_id, run_id, "
-            "location, raw) VALUES (:source, :type, :entity, :hash, :rel, :run, :location, CAST(:raw AS jsonb)) "
+            "location, raw) VALUES (:source, :type, :entity, :hash, :rel, :run, :location, "
+            "CAST(:raw AS jsonb)) "
             "ON CONFLICT (source, entity_type, entity_id, content_hash) DO NOTHING RETURNING id"
         ),
         {**params, "raw": orjson.dumps(params["raw"]).decode()},

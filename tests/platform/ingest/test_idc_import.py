@@ -1,4 +1,5 @@
-"""Loading IDC's real series index (idc-index-data) into a real PostgreSQL: counts, lineage, versions, bad input.
+"""Loading IDC's real series index (idc-index-data) into a real PostgreSQL: counts, lineage, versions,
+bad input.
 
 Expected counts are computed here from the index with pyarrow, independently of the loader. Files written to
 ``tmp_path`` hold REAL index rows: subsets of collections, or real rows with one value changed or removed
@@ -218,7 +219,8 @@ def test_a_new_version_updates_changed_rows_and_retires_missing_ones(
     assert (
         _scalar(
             db,
-            "SELECT count(*) FROM imaging_series WHERE last_seen_release_id = :v2 AND source_document_id = :v1 "
+            "SELECT count(*) FROM imaging_series WHERE last_seen_release_id = :v2 "
+            "AND source_document_id = :v1 "
             "AND retired_release_id IS NULL",
             v2=v2_rel,
             v1=v1_doc,
@@ -258,7 +260,8 @@ def test_a_collection_load_retires_only_in_its_collections(
     assert (
         _scalar(
             db,
-            "SELECT count(*) FROM imaging_series WHERE collection_id = 'tcga_luad' AND retired_release_id IS NULL",
+            "SELECT count(*) FROM imaging_series WHERE collection_id = 'tcga_luad' "
+            "AND retired_release_id IS NULL",
         )
         == pc.sum(pc.equal(v1["collection_id"], "tcga_luad")).as_py()
     )
