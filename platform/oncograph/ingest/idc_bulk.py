@@ -3,7 +3,7 @@
 - :func:`begin_bulk`/:func:`end_bulk`: session settings for the load, and per-row foreign key triggers
   skipped when the role may (``session_replication_role``), checked set-based by
   :func:`foreign_key_violations` instead;
-- :func:`without_indexes`: a table's secondary indexes dropped for a block of writes and built again after,
+- :func:`without_indexes`: a table's indexes dropped for a block of writes and built again after,
   when :func:`rebuild_worthwhile` says the writes are large enough to pay for it;
 - :func:`copy_binary`: a binary ``COPY`` of pre-encoded chunks.
 
@@ -83,7 +83,7 @@ def count(session: Session, table: str) -> int:
 
 
 def rebuild_worthwhile(session: Session, table: str, *, staged: int, release_id: int, empty: bool) -> bool:
-    """Whether to write ``table`` without its secondary indexes and build them after.
+    """Whether to write ``table`` without its indexes and build them after (see :func:`without_indexes`).
 
     Yes when the role owns the table and the load writes a large part of it: into an empty table, or a
     release the table has not seen yet (every row seen again moves ``last_seen``) with at least a fifth as
@@ -107,21 +107,22 @@ def rebuild_worthwhile(session: Session, table: str, *, staged: int, release_id:
 
 @contextlib.contextmanager
 def without_indexes(session: Session, table: str, enabled: bool) -> Iterator[None]:
-    """Drop ``table``'s unique constraints and indexes except the primary key for the block and create them
-    again after it, exactly (names and definitions read from the catalog)."""
-    recreate = _drop_secondary_indexes(session, table) if enabled else []
+    """With ``enabled``, drop ``table``'s indexes for the block (the primary key too when no foreign key
+    references it) and create them again after it, exactly as they were."""
+    recreate = _drop_indexes(session, table) if enabled else []
     yield
     for ddl in recreate:
         session.execute(text(ddl))
 
 
-def _drop_secondary_indexes(session: Session, table: str) -> list[str]:
-    """Drop ``table``'s unique constraints and indexes except the primary key; returns the statements that
-    recreate them exactly (names and definitions from the catalog)."""
+def _drop_indexes(session: Session, table: str) -> list[str]:
+    """Drop ``table``'s indexes and unique constraints, and its primary key unless a foreign key references
+    it; returns the statements that create them again exactly (names and definitions from the catalog)."""
     rows = session.execute(
         text(
             "SELECT quote_ident(c.conname), pg_get_constraintdef(c.oid), NULL FROM pg_constraint c "
-            "WHERE c.conrelid = CAST(:t AS regclass) AND c.contype = 'u' "
+            "WHERE c.conrelid = CAST(:t AS regclass) AND (c.contype = 'u' OR c.contype = 'p' AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.confrelid = c.conrelid)) "
             "UNION ALL SELECT quote_ident(i.relname), NULL, pg_get_indexdef(x.indexrelid) FROM pg_index x "
             "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = CAST(:t AS regclass) "
             "AND NOT x.indisprimary "

@@ -19,8 +19,9 @@ lock makes this the only writer of these tables.
 
 Bulk-load measures (PostgreSQL manual, "Populating a Database"), inside the transaction:
 
-- a table the load writes largely (empty, or a new release touching most rows) gets its secondary indexes
-  dropped and built again after the writes, when the role owns it;
+- a table the load writes largely (empty, or a new release touching most rows) gets its indexes dropped
+  (the primary key too when no foreign key references it) and built again after the writes, when the role
+  owns it;
 - when the role may set ``session_replication_role``, the data foreign keys (series -> study and patient,
   study -> patient) are checked with one anti-join per constraint after the writes instead of one trigger
   query per row and constraint; the lineage columns hold the run's own document and release, locked as the

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow as pa
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -71,7 +71,7 @@ def stage_groups(session: Session, chunks: Iterable[memoryview]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Merged:
-    """What a merge did to one table (``rebuilt``: its secondary indexes were dropped and built again)."""
+    """What a merge did to one table (``rebuilt``: its indexes were dropped and built again)."""
 
     inserted: int
     updated: int

@@ -14,8 +14,8 @@ import struct
 from collections.abc import Sequence
 from typing import Any, Final, Literal
 
-import pyarrow as pa  # type: ignore[import-untyped]
-import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: Wire formats this module writes: ``text`` (UTF-8), ``int4``, ``int8``, ``float8``, ``date``, ``bytea`` and
 #: ``uuid`` (from canonical ``8-4-4-4-12`` hex strings).
