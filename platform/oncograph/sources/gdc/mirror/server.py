@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
@@ -26,6 +25,7 @@ import orjson
 from oncograph.sources.gdc.mirror.faults import FaultConfig, FaultInjector
 from oncograph.sources.gdc.mirror.search import RequestError, entity_body, parse_search_params, search_body
 from oncograph.sources.gdc.mirror.store import ENDPOINTS, Endpoint, MirrorStore
+from oncograph.sources.local_server import BackgroundServer
 
 logger = logging.getLogger(__name__)
 
@@ -159,8 +159,10 @@ def _merge_pairs(params: dict[str, Any], pairs: list[tuple[str, str]]) -> None:
             params[key] = value
 
 
-class MirrorServer:
+class MirrorServer(BackgroundServer):
     """A mirror on a background thread; use as a context manager or call :meth:`start`/:meth:`stop`."""
+
+    thread_name = "gdc-mirror"
 
     def __init__(
         self,
@@ -173,38 +175,6 @@ class MirrorServer:
         """Bind the server (``port=0`` picks a free port); ``faults`` is a config or a ready injector."""
         self.injector = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
         self.httpd = MirrorHTTPServer((host, port), store, self.injector)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:54321``."""
-        host, port = self.httpd.server_address[:2]
-        host_text = host.decode() if isinstance(host, bytes) else str(host)
-        if ":" in host_text:
-            host_text = f"[{host_text}]"
-        return f"http://{host_text}:{port}"
-
-    def start(self) -> MirrorServer:
-        """Serve on a daemon thread."""
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="gdc-mirror", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._thread is not None:
-            self.httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self.httpd.server_close()
-
-    def __enter__(self) -> MirrorServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 @contextlib.contextmanager

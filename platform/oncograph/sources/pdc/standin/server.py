@@ -28,6 +28,7 @@ import orjson
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema, graphql_sync
 
 from oncograph.sources.gdc.mirror.faults import FaultConfig, FaultInjector
+from oncograph.sources.local_server import BackgroundServer
 from oncograph.sources.pdc.standin.store import RecordedPdc
 
 logger = logging.getLogger(__name__)
@@ -190,8 +191,14 @@ def _errors(message: str) -> bytes:
     return orjson.dumps({"errors": [GraphQLError(message).formatted]})
 
 
-class PdcStandinServer:
-    """The stand-in on a background thread; use as a context manager or call :meth:`start`/:meth:`stop`."""
+class PdcStandinServer(BackgroundServer):
+    """The stand-in on a background thread; use as a context manager or call :meth:`start`/:meth:`stop`.
+
+    ``url`` is the GraphQL endpoint, e.g. ``http://127.0.0.1:54321/graphql``.
+    """
+
+    thread_name = "pdc-standin"
+    path = GRAPHQL_PATH
 
     def __init__(
         self,
@@ -220,38 +227,6 @@ class PdcStandinServer:
         self.injector = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
         schema = executable_schema(store, frozenset(fail_fields))
         self.httpd = PdcHTTPServer((host, port), schema, store.release, self.injector)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """The GraphQL endpoint, e.g. ``http://127.0.0.1:54321/graphql``."""
-        host, port = self.httpd.server_address[:2]
-        host_text = host.decode() if isinstance(host, bytes) else str(host)
-        if ":" in host_text:
-            host_text = f"[{host_text}]"
-        return f"http://{host_text}:{port}{GRAPHQL_PATH}"
-
-    def start(self) -> PdcStandinServer:
-        """Serve on a daemon thread."""
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="pdc-standin", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._thread is not None:
-            self.httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self.httpd.server_close()
-
-    def __enter__(self) -> PdcStandinServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 @contextlib.contextmanager
