@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from oncograph.db.columns import PG_TYPE
-from oncograph.db.kinds import KINDS, Kind
+from oncograph.db.kinds import Kind
 
 
 @dataclass(slots=True)
@@ -37,7 +37,6 @@ class KindCounts:
 @dataclass(frozen=True, slots=True)
 class _LinkSpec:
     table: str
-    file_join: str
     other_table: str
     other_column: str
     stage_key: str
@@ -46,15 +45,13 @@ class _LinkSpec:
 
 
 _LINKS: dict[str, _LinkSpec] = {
-    "file_patient": _LinkSpec(
-        "file_patient", "_file", "patient", "case_id", "_patient", "uuid", "patient_id"
-    ),
+    "file_patient": _LinkSpec("file_patient", "patient", "case_id", "_patient", "uuid", "patient_id"),
     "file_patient_by_submitter": _LinkSpec(
-        "file_patient", "_file", "patient", "submitter_id", "_submitter", "text", "patient_id"
+        "file_patient", "patient", "submitter_id", "_submitter", "text", "patient_id"
     ),
-    "file_sample": _LinkSpec("file_sample", "_file", "sample", "sample_id", "_sample", "uuid", "sample_id"),
+    "file_sample": _LinkSpec("file_sample", "sample", "sample_id", "_sample", "uuid", "sample_id"),
     "file_sample_by_submitter": _LinkSpec(
-        "file_sample", "_file", "sample", "submitter_id", "_submitter", "text", "sample_id"
+        "file_sample", "sample", "submitter_id", "_submitter", "text", "sample_id"
     ),
 }
 
@@ -220,7 +217,3 @@ def insert_quarantine(session: Session, entries: Iterable[dict[str, Any]], *, ru
         {"rows": _json(rows), "run": run_id},
     )
     return len(rows)
-
-
-def write_order() -> tuple[Kind, ...]:
-    return KINDS
