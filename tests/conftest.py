@@ -122,3 +122,47 @@ def make_db(pg_server_url: str, template_url: str) -> Callable[[], str]:
 def fresh_db_url(make_db: Callable[[], str]) -> str:
     """A new, migrated, empty database of its own (for tests that run other processes)."""
     return make_db()
+
+
+SAMPLE_DB = "oncograph_sample_test"
+
+
+@pytest.fixture(scope="session")
+def sample_url(pg_server_url: str, template_url: str) -> str:
+    """A database holding the demo's sample graph (built once per session; see support/sample_graph.py).
+    Read it through ``sample_conn`` (rolled back) or clone it with ``clone_sample``."""
+    from support.sample_graph import build_sample_graph
+
+    url = _clone(pg_server_url, template_url, SAMPLE_DB)
+    build_sample_graph(url, REPO / "data")
+    return url
+
+
+@pytest.fixture(scope="session")
+def sample_engine(sample_url: str) -> Iterator[Engine]:
+    eng = create_engine(sample_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture()
+def sample_conn(sample_engine: Engine) -> Iterator[Connection]:
+    """A connection to the sample graph inside a transaction that is rolled back after the test."""
+    with sample_engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            yield conn
+        finally:
+            outer.rollback()
+
+
+@pytest.fixture()
+def sample_factory(sample_conn: Connection) -> sessionmaker[Session]:
+    """Sessions on the sample graph that join the test's rolled-back transaction."""
+    return sessionmaker(bind=sample_conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+@pytest.fixture()
+def clone_sample(pg_server_url: str, sample_url: str) -> Callable[[], str]:
+    """A factory of private copies of the sample graph (for tests that run other processes or re-harvest)."""
+    return lambda: _clone(pg_server_url, sample_url, f"oncograph_s{os.getpid()}_{next(_counter)}_test")

@@ -1,6 +1,9 @@
 """ORM models of the patient graph and its lineage. The schema is created only by Alembic migrations."""
 
 from oncograph.db.models import imaging, proteomics  # noqa: F401  (register their tables)
+from oncograph.db.models.access import ROLES, AccessGrant, ApiKey, Principal
+from oncograph.db.models.cohorts import Cohort, CohortMember, CohortVersion
+from oncograph.db.models.embeddings import Embedding
 from oncograph.db.models.base import Base
 from oncograph.db.models.biospecimen import (
     Aliquot,
@@ -28,6 +31,14 @@ from oncograph.db.models.identity import IdentityLink
 from oncograph.db.models.provenance import Quarantine, Run, SourceDocument, SourceRelease
 
 __all__ = [
+    "ROLES",
+    "AccessGrant",
+    "ApiKey",
+    "Cohort",
+    "CohortMember",
+    "CohortVersion",
+    "Embedding",
+    "Principal",
     "Aliquot",
     "Analyte",
     "Base",

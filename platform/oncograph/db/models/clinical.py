@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ARRAY, BigInteger, ForeignKey, Index, Text
+from sqlalchemy import ARRAY, BigInteger, Boolean, ForeignKey, Index, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from oncograph.db.models.base import Base, GdcKeyed, GraphRow, uuid_key
@@ -33,6 +33,8 @@ class Project(Base, GraphRow):
     dbgap_accession_number: Mapped[str | None]
     state: Mapped[str | None]
     released: Mapped[bool | None]
+    controlled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    """Marked by an admin: all of the project's data is visible only with a grant for it."""
 
 
 class Patient(Base, GraphRow):
