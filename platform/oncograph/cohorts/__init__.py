@@ -1,0 +1,1 @@
+"""The cohort engine: GDC filters over the graph, facets, saved frozen cohorts, survival, similar patients."""
