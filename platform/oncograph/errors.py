@@ -39,8 +39,20 @@ class InputFormatError(SourceError):
 
 
 class ValidationError(OncographError):
-    """A record failed validation (the record is quarantined, not stored)."""
+    """Input failed validation: a record (quarantined, not stored) or a request (filters, ids, options)."""
 
 
 class NotFoundError(OncographError):
     """An entity that was asked for does not exist."""
+
+
+class AuthenticationError(OncographError):
+    """No credentials, or credentials that are unknown, revoked or disabled."""
+
+
+class PermissionDeniedError(OncographError):
+    """The caller is known but its role or ownership does not allow the action."""
+
+
+class ConflictError(OncographError):
+    """The request conflicts with the current state (a duplicate name, a job already running)."""
