@@ -1,5 +1,45 @@
 """Access control: principals, API keys, project grants and the scope reads are computed under."""
 
+from oncograph.access.principals import (
+    LOCAL_PRINCIPAL,
+    Authenticated,
+    GrantResult,
+    IssuedKey,
+    add_principal,
+    authenticate,
+    disable_principal,
+    ensure_local_principal,
+    get_principal,
+    grant,
+    hash_key,
+    issue_key,
+    list_grants,
+    list_principals,
+    revoke_grant,
+    revoke_key,
+    scope_for,
+    set_project_controlled,
+)
 from oncograph.access.scope import Scope
 
-__all__ = ["Scope"]
+__all__ = [
+    "LOCAL_PRINCIPAL",
+    "Authenticated",
+    "GrantResult",
+    "IssuedKey",
+    "Scope",
+    "add_principal",
+    "authenticate",
+    "disable_principal",
+    "ensure_local_principal",
+    "get_principal",
+    "grant",
+    "hash_key",
+    "issue_key",
+    "list_grants",
+    "list_principals",
+    "revoke_grant",
+    "revoke_key",
+    "scope_for",
+    "set_project_controlled",
+]

@@ -548,14 +548,18 @@ def member_patient_ids(
 
 # -- id files -----------------------------------------------------------------------------------------------
 
+#: Header names of id columns, most specific first (GDC portal v1/v2 exports, sample sheets, BCR Biotab).
 _ID_COLUMNS = (
     "case_id",
     "cases.case_id",
     "id",
     "case_uuid",
+    "bcr_patient_uuid",
     "submitter_id",
     "cases.submitter_id",
     "case_submitter_id",
+    "Case ID",
+    "bcr_patient_barcode",
 )
 
 
@@ -590,6 +594,8 @@ def read_id_file(content: bytes | str | Path) -> list[str]:
         lines = [line for line in stripped.splitlines() if line.strip()]
         if lines:
             dialect = "\t" if "\t" in lines[0] else ("," if "," in lines[0] else None)
+            if dialect is None and lines[0].strip() in _ID_COLUMNS:
+                dialect = "\t"
             if dialect:
                 reader = csv.DictReader(io.StringIO("\n".join(lines)), delimiter=dialect)
                 header = [h.strip() for h in reader.fieldnames or []]
@@ -600,9 +606,11 @@ def read_id_file(content: bytes | str | Path) -> list[str]:
                         hint=f"name one column {', '.join(_ID_COLUMNS[:3])} or submitter_id",
                     )
                 for row in reader:
-                    value = (row.get(column) or "").strip()
-                    if value and not value.startswith("'--"):
-                        ids.append(value)
+                    # a sample sheet row of a multi-case file lists its cases comma-separated
+                    for value in (row.get(column) or "").split(","):
+                        value = value.strip()
+                        if value and not value.startswith("'--") and not value.startswith("["):
+                            ids.append(value)
             else:
                 first = lines[0].strip().lower()
                 body = lines[1:] if first in _ID_COLUMNS else lines

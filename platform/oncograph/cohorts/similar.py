@@ -1,0 +1,200 @@
+"""Similar patients: nearest neighbours by embedding (pgvector, cosine distance) within a cohort.
+
+A patient's distance to the query patient is the smallest cosine distance between any of its embeddings of
+the model and the query vector; the query vector is the mean of the query patient's embeddings of that model
+(a patient-level embedding, when the model has one, is used as is).
+
+The ``embedding.vector`` column has no fixed dimension (models differ), so each model gets a partial HNSW index
+on ``(vector::vector(dim))`` (:func:`ensure_index`). Small candidate sets are scanned exactly (cheaper than an
+approximate index walk and always complete); large ones use the index, over-fetching and falling back to the
+exact scan when the cohort filter leaves fewer than ``k`` neighbours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from oncograph.errors import NotFoundError, ValidationError
+
+_MODEL = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
+#: Candidate embeddings up to which the exact scan is used.
+EXACT_LIMIT = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    case_id: str
+    submitter_id: str | None
+    project_id: str | None
+    distance: float
+    object_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "submitter_id": self.submitter_id,
+            "project_id": self.project_id,
+            "distance": self.distance,
+            "similarity": 1.0 - self.distance,
+            "nearest_object": self.object_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingRow:
+    patient_id: int
+    object_kind: str
+    object_id: str
+    modality: str
+    model: str
+    model_version: str
+    vector: Sequence[float]
+    run_id: int | None = None
+
+
+def check_model(model: str) -> str:
+    if not isinstance(model, str) or not _MODEL.match(model):
+        raise ValidationError(
+            f"invalid model name {str(model)[:100]!r}",
+            hint="model names use letters, digits and . _ : / @ + -",
+        )
+    return model
+
+
+def model_dim(session: Session, model: str) -> int | None:
+    dims = session.execute(
+        text("SELECT DISTINCT dim FROM embedding WHERE model = :m"), {"m": check_model(model)}
+    ).scalars()
+    found = sorted(int(d) for d in dims)
+    if len(found) > 1:
+        raise ValidationError(f"model {model!r} has vectors of several dimensions {found}")
+    return found[0] if found else None
+
+
+def index_name(model: str, dim: int) -> str:
+    return "ix_embedding_hnsw_" + hashlib.sha1(f"{model}\x00{dim}".encode()).hexdigest()[:16]
+
+
+def ensure_index(session: Session, model: str, dim: int) -> str:
+    """Create (if absent) the partial HNSW cosine index of one model; returns its name."""
+    check_model(model)
+    if not (0 < dim <= 2000):
+        raise ValidationError(f"dimension {dim} is outside 1..2000 (pgvector's HNSW limit)")
+    name = index_name(model, dim)
+    literal = model.replace("'", "''")  # the name matched _MODEL, so it holds no quote; doubled anyway
+    session.execute(
+        text(
+            f"CREATE INDEX IF NOT EXISTS {name} ON embedding USING hnsw ((vector::vector({dim})) vector_cosine_ops) "
+            f"WHERE model = '{literal}' AND dim = {dim}"
+        )
+    )
+    return name
+
+
+def store_embeddings(session: Session, rows: Iterable[EmbeddingRow]) -> int:
+    """Insert or replace embeddings (unique per object, model and version); returns rows written."""
+    payload = []
+    for r in rows:
+        check_model(r.model)
+        payload.append(
+            {
+                "patient_id": r.patient_id,
+                "object_kind": r.object_kind,
+                "object_id": r.object_id,
+                "modality": r.modality,
+                "model": r.model,
+                "model_version": r.model_version,
+                "dim": len(r.vector),
+                "vector": "[" + ",".join(repr(float(x)) for x in r.vector) + "]",
+                "run_id": r.run_id,
+            }
+        )
+    if not payload:
+        return 0
+    session.execute(
+        text(
+            "INSERT INTO embedding (patient_id, object_kind, object_id, modality, model, model_version, dim, "
+            "vector, run_id) VALUES (:patient_id, :object_kind, :object_id, :modality, :model, :model_version, "
+            ":dim, CAST(:vector AS vector), :run_id) "
+            "ON CONFLICT (object_kind, object_id, model, model_version) DO UPDATE SET "
+            "patient_id = EXCLUDED.patient_id, modality = EXCLUDED.modality, dim = EXCLUDED.dim, "
+            "vector = EXCLUDED.vector, run_id = EXCLUDED.run_id"
+        ),
+        payload,
+    )
+    return len(payload)
+
+
+def similar_patients(
+    session: Session, candidates: Sequence[int], patient_id: int, model: str, k: int = 10
+) -> list[Neighbour]:
+    """The ``k`` candidate patients nearest to ``patient_id`` by ``model`` embeddings (itself excluded).
+
+    Raises:
+        NotFoundError: the query patient has no embedding of the model (or the model has none at all).
+    """
+    check_model(model)
+    k = max(1, min(int(k), 1000))
+    dim = model_dim(session, model)
+    if dim is None:
+        raise NotFoundError(
+            f"no embeddings of model {model!r} yet",
+            hint="embeddings are computed by the embedding flows; GET /fields shows embeddings.model values",
+        )
+    query = session.execute(
+        text(
+            f"SELECT CAST(avg(vector::vector({dim})) AS text) FROM embedding "
+            "WHERE model = :m AND patient_id = :p AND dim = :d"
+        ),
+        {"m": model, "p": patient_id, "d": dim},
+    ).scalar_one()
+    if query is None:
+        raise NotFoundError(f"the patient has no embedding of model {model!r}")
+    others = [c for c in candidates if c != patient_id]
+    if not others:
+        return []
+    n_candidates = session.execute(
+        text("SELECT count(*) FROM embedding WHERE model = :m AND dim = :d AND patient_id = ANY(:ids)"),
+        {"m": model, "d": dim, "ids": others},
+    ).scalar_one()
+    params = {"m": model, "d": dim, "q": query, "ids": others, "k": k}
+    if n_candidates > EXACT_LIMIT:
+        session.execute(text("SET LOCAL hnsw.ef_search = :ef"), {"ef": min(1000, max(40, 8 * k))})
+        rows = session.execute(text(_ANN_SQL.format(dim=dim)), {**params, "fetch": min(10_000, 50 * k)}).all()
+        if len(rows) >= k:
+            return [_neighbour(r) for r in rows[:k]]
+    rows = session.execute(text(_EXACT_SQL.format(dim=dim)), params).all()
+    return [_neighbour(r) for r in rows]
+
+
+_SELECT = (
+    "SELECT p.case_id::text, p.submitter_id, pr.project_id, b.distance, b.object_id FROM best b "
+    "JOIN patient p ON p.id = b.patient_id LEFT JOIN project pr ON pr.id = p.project_id "
+    "ORDER BY b.distance, p.case_id LIMIT :k"
+)
+_EXACT_SQL = (
+    "WITH d AS (SELECT patient_id, object_id, (vector::vector({dim})) <=> CAST(:q AS vector({dim})) AS distance "
+    "FROM embedding WHERE model = :m AND dim = :d AND patient_id = ANY(:ids)), "
+    "best AS (SELECT DISTINCT ON (patient_id) patient_id, object_id, distance FROM d "
+    "ORDER BY patient_id, distance, object_id) " + _SELECT
+)
+_ANN_SQL = (
+    "WITH near AS (SELECT patient_id, object_id, (vector::vector({dim})) <=> CAST(:q AS vector({dim})) AS distance "
+    "FROM embedding WHERE model = :m AND dim = :d "
+    "ORDER BY (vector::vector({dim})) <=> CAST(:q AS vector({dim})) LIMIT :fetch), "
+    "best AS (SELECT DISTINCT ON (patient_id) patient_id, object_id, distance FROM near "
+    "WHERE patient_id = ANY(:ids) ORDER BY patient_id, distance, object_id) " + _SELECT
+)
+
+
+def _neighbour(row: Any) -> Neighbour:
+    return Neighbour(
+        case_id=row[0], submitter_id=row[1], project_id=row[2], distance=float(row[3]), object_id=row[4]
+    )
