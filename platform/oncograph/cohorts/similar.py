@@ -166,7 +166,8 @@ def similar_patients(
     ).scalar_one()
     params = {"m": model, "d": dim, "q": query, "ids": others, "k": k}
     if n_candidates > EXACT_LIMIT:
-        session.execute(text("SET LOCAL hnsw.ef_search = :ef"), {"ef": min(1000, max(40, 8 * k))})
+        ef = min(1000, max(40, 8 * k))  # an int we computed: safe to inline (SET takes no parameters)
+        session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef)}"))
         rows = session.execute(text(_ANN_SQL.format(dim=dim)), {**params, "fetch": min(10_000, 50 * k)}).all()
         if len(rows) >= k:
             return [_neighbour(r) for r in rows[:k]]
