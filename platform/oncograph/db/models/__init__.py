@@ -4,6 +4,7 @@ from oncograph.db.models import imaging, proteomics  # noqa: F401  (register the
 from oncograph.db.models.access import ROLES, AccessGrant, ApiKey, Principal
 from oncograph.db.models.cohorts import Cohort, CohortMember, CohortVersion
 from oncograph.db.models.embeddings import Embedding
+from oncograph.db.models.exports import EXPORT_STATUSES, Export
 from oncograph.db.models.base import Base
 from oncograph.db.models.biospecimen import (
     Aliquot,
@@ -31,6 +32,8 @@ from oncograph.db.models.identity import IdentityLink
 from oncograph.db.models.provenance import Quarantine, Run, SourceDocument, SourceRelease
 
 __all__ = [
+    "EXPORT_STATUSES",
+    "Export",
     "ROLES",
     "AccessGrant",
     "ApiKey",
