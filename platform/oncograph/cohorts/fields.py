@@ -67,11 +67,11 @@ FieldType = Literal["string", "integer", "number", "boolean"]
 
 PATIENT: Table = Patient.__table__  # type: ignore[assignment]
 PROJECT: Table = Project.__table__  # type: ignore[assignment]
-_FILE: Table = DataFile.__table__  # type: ignore[assignment]
-_FILE_PATIENT: Table = FilePatient.__table__  # type: ignore[assignment]
-_LINK: Table = IdentityLink.__table__  # type: ignore[assignment]
-_IDC_PATIENT: Table = IdcPatient.__table__  # type: ignore[assignment]
-_SERIES: Table = ImagingSeries.__table__  # type: ignore[assignment]
+DATA_FILE: Table = DataFile.__table__  # type: ignore[assignment]
+FILE_PATIENT: Table = FilePatient.__table__  # type: ignore[assignment]
+IDENTITY_LINK: Table = IdentityLink.__table__  # type: ignore[assignment]
+IDC_PATIENT: Table = IdcPatient.__table__  # type: ignore[assignment]
+IMAGING_SERIES: Table = ImagingSeries.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +202,8 @@ def _child_col(model: type[Any], column: str) -> Callable[[Scope], Source]:
 
 def _file_col(column: str) -> Callable[[Scope], Source]:
     def build(scope: Scope) -> Source:
-        fp = _FILE_PATIENT.alias("ffp")
-        f = _FILE.alias("ff")
+        fp = FILE_PATIENT.alias("ffp")
+        f = DATA_FILE.alias("ff")
         return Source(
             fp.c.patient_id,
             f.c[column],
@@ -214,9 +214,9 @@ def _file_col(column: str) -> Callable[[Scope], Source]:
     return build
 
 
-def _idc_froms() -> tuple[FromClause, FromClause, FromClause]:
-    link = _LINK.alias("fl")
-    ip = _IDC_PATIENT.alias("fip")
+def idc_froms() -> tuple[FromClause, FromClause, FromClause]:
+    link = IDENTITY_LINK.alias("fl")
+    ip = IDC_PATIENT.alias("fip")
     froms = link.join(
         ip,
         and_(
@@ -229,14 +229,14 @@ def _idc_froms() -> tuple[FromClause, FromClause, FromClause]:
 
 
 def _idc_collection(scope: Scope) -> Source:
-    link, ip, froms = _idc_froms()
+    link, ip, froms = idc_froms()
     return Source(link.c.patient_id, ip.c.collection_id, (froms,), (live(ip),))
 
 
 def _idc_series_col(column: str) -> Callable[[Scope], Source]:
     def build(scope: Scope) -> Source:
-        link, ip, froms = _idc_froms()
-        s = _SERIES.alias("fs")
+        link, ip, froms = idc_froms()
+        s = IMAGING_SERIES.alias("fs")
         return Source(
             link.c.patient_id,
             s.c[column],
@@ -248,7 +248,7 @@ def _idc_series_col(column: str) -> Callable[[Scope], Source]:
 
 
 def _link_commons(scope: Scope) -> Source:
-    link = _LINK.alias("fl")
+    link = IDENTITY_LINK.alias("fl")
     return Source(link.c.patient_id, link.c.commons, (link,))
 
 
@@ -291,8 +291,8 @@ MODALITIES: tuple[str, ...] = tuple(
 def _modalities(scope: Scope) -> Source:
     parts: list[Select[Any]] = []
     for label, recognise in FILE_MODALITIES.items():
-        fp = _FILE_PATIENT.alias()
-        f = _FILE.alias()
+        fp = FILE_PATIENT.alias()
+        f = DATA_FILE.alias()
         parts.append(
             select(fp.c.patient_id.label("pid"), literal(label).label("value"))
             .select_from(fp.join(f, f.c.id == fp.c.file_id))
@@ -300,8 +300,8 @@ def _modalities(scope: Scope) -> Source:
             .distinct()
         )
     series_labels = [(dicom, label) for label, dicoms in IMAGING_MODALITIES.items() for dicom in dicoms]
-    link, ip, froms = _idc_froms()
-    s = _SERIES.alias()
+    link, ip, froms = idc_froms()
+    s = IMAGING_SERIES.alias()
     parts.append(
         select(
             link.c.patient_id.label("pid"),
@@ -311,7 +311,7 @@ def _modalities(scope: Scope) -> Source:
         .where(live(ip), live(s), s.c.modality.in_([d for d, _ in series_labels]))
         .distinct()
     )
-    pdc = _LINK.alias()
+    pdc = IDENTITY_LINK.alias()
     parts.append(
         select(pdc.c.patient_id.label("pid"), literal("proteomics").label("value"))
         .where(pdc.c.commons == "pdc")

@@ -1,0 +1,389 @@
+"""``oncograph cohort ...``: saved cohorts, frozen and reproducible, made from a filter, an id list or others.
+
+The CLI is the local operator: it reads with :meth:`Scope.everything` and the cohorts it makes are owned by
+the ``local`` admin principal (created on first use).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from oncograph.access import Scope, ensure_local_principal
+from oncograph.cohorts import saved
+from oncograph.cohorts.saved import CohortInfo, Diff, Version
+from oncograph.db import transaction
+from oncograph.db.models import Principal
+from oncograph.errors import OncographError
+from oncograph_cli.commands.facets import fail, load_filters
+from oncograph_cli.context import store
+from oncograph_cli.output import console, exit_with_error, print_json
+
+app = typer.Typer(
+    help="Saved cohorts: frozen patient lists with the releases they were computed against.",
+    no_args_is_help=True,
+)
+
+_JSON = typer.Option(False, "--json", help="Print JSON.")
+_ID = typer.Argument(..., help="Cohort id (`oncograph cohort list`).")
+_VERSION = typer.Option(None, "--version", help="Cohort version (default: the latest).")
+_PAGE = 1_000
+_SHOWN_IDS = 20
+
+
+def _local(s: Session) -> tuple[Principal, Scope]:
+    return ensure_local_principal(s), Scope.everything()
+
+
+def _compact(info: CohortInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "size": info.latest.size,
+        "member_hash": info.latest.member_hash,
+        "releases": info.latest.releases,
+    }
+
+
+def _releases(releases: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{r['source']} {r['release']}" for r in releases) or "none"
+
+
+def _ids(label: str, ids: list[str]) -> None:
+    if not ids:
+        return
+    more = f" ... and {len(ids) - _SHOWN_IDS:,} more" if len(ids) > _SHOWN_IDS else ""
+    console.print(f"{label} ({len(ids):,}): {', '.join(ids[:_SHOWN_IDS])}{more}", highlight=False)
+
+
+def _created(info: CohortInfo, json_out: bool) -> None:
+    unresolved = info.latest.details.get("unresolved") if info.kind == "ids" else None
+    if json_out:
+        payload = _compact(info)
+        if unresolved is not None:
+            payload["unresolved"] = unresolved
+        print_json(payload)
+        return
+    console.print(
+        f"created cohort [bold]{info.id}[/] {info.name!r}: {info.latest.size:,} patients, "
+        f"member hash {info.latest.member_hash[:16]}, releases {_releases(info.latest.releases)}",
+        highlight=False,
+    )
+    if unresolved:
+        _ids("[yellow]ids matching no patient[/]", list(unresolved))
+
+
+@app.command("create")
+def create_cmd(
+    name: str = typer.Option(..., "--name", help="Cohort name."),
+    filters: Path | None = typer.Option(None, "--filters", "-f", help="GDC filter JSON file ('-': stdin)."),
+    ids: Path | None = typer.Option(
+        None,
+        "--ids",
+        help="Patient id file: one GDC case UUID or barcode a line, a TSV/CSV with a case_id or "
+        "submitter_id column (GDC portal export), or a JSON list.",
+    ),
+    description: str | None = typer.Option(None, "--description", help="What the cohort is for."),
+    shared: bool = typer.Option(False, "--shared", help="Visible to every API user."),
+    json_out: bool = _JSON,
+) -> None:
+    """Save a cohort from a GDC filter or from a list of patient ids, frozen as version 1."""
+    if (filters is None) == (ids is None):
+        exit_with_error("give exactly one of --filters FILE or --ids FILE")
+    try:
+        if ids is not None:
+            try:
+                content = ids.read_bytes()
+            except OSError as exc:
+                exit_with_error(f"cannot read the id file {ids}: {exc.strerror or exc}")
+            id_list = saved.read_id_file(content)
+            with transaction(store()) as s:
+                owner, scope = _local(s)
+                info = saved.create_from_ids(
+                    s,
+                    name=name,
+                    ids=id_list,
+                    owner=owner,
+                    scope=scope,
+                    description=description,
+                    shared=shared,
+                    source=ids.name,
+                )
+        else:
+            raw = load_filters(filters)
+            with transaction(store()) as s:
+                owner, scope = _local(s)
+                info = saved.create_from_filter(
+                    s,
+                    name=name,
+                    filters=raw,
+                    owner=owner,
+                    scope=scope,
+                    description=description,
+                    shared=shared,
+                )
+    except OncographError as exc:
+        fail(exc)
+    _created(info, json_out)
+
+
+@app.command("list")
+def list_cmd(json_out: bool = _JSON) -> None:
+    """List the saved cohorts (the local operator sees everyone's)."""
+    try:
+        with transaction(store()) as s:
+            owner, _ = _local(s)
+            rows = saved.list_cohorts(s, owner)
+    except OncographError as exc:
+        fail(exc)
+    if json_out:
+        print_json([c.to_json() for c in rows])
+        return
+    if not rows:
+        console.print("no cohorts yet: `oncograph cohort create --name N --filters F.json` makes one")
+        return
+    table = Table(title="cohorts")
+    for col in ("id", "name", "kind", "owner", "patients", "version", "shared", "created"):
+        table.add_column(col, justify="right" if col in ("id", "patients", "version") else "left")
+    for c in rows:
+        table.add_row(
+            str(c.id),
+            c.name,
+            c.kind,
+            c.owner,
+            f"{c.latest.size:,}",
+            str(c.latest.version),
+            "yes" if c.shared else "",
+            c.created_at.isoformat()[:19],
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show_cmd(cohort_id: int = _ID, version: int | None = _VERSION, json_out: bool = _JSON) -> None:
+    """A cohort's definition and one version: size, member hash, releases and scope."""
+    try:
+        with transaction(store()) as s:
+            owner, _ = _local(s)
+            info = saved.get(s, cohort_id, owner)
+            shown: Version = (
+                saved.version(s, cohort_id, owner, version) if version is not None else info.latest
+            )
+    except OncographError as exc:
+        fail(exc)
+    if json_out:
+        payload = info.to_json()
+        payload.update(
+            {
+                "version": shown.to_json(),
+                "size": shown.size,
+                "member_hash": shown.member_hash,
+                "releases": shown.releases,
+            }
+        )
+        print_json(payload)
+        return
+    console.print(f"[bold]cohort {info.id}[/]: {info.name}", highlight=False)
+    rows: list[tuple[str, str]] = [
+        ("description", info.description or ""),
+        ("kind", info.kind),
+        ("owner", info.owner + (" (shared)" if info.shared else "")),
+        ("created", info.created_at.isoformat()[:19]),
+        ("versions", f"{info.versions} (showing {shown.version})"),
+        ("definition", _definition(info)),
+        ("patients", f"{shown.size:,}"),
+        ("member hash", shown.member_hash),
+        ("releases", _releases(shown.releases)),
+        ("computed", shown.created_at.isoformat()[:19]),
+        ("scope", "unrestricted" if shown.scope.get("unrestricted") else _scope(shown.scope)),
+    ]
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        if value:
+            table.add_row(key, value)
+    console.print(table)
+    _ids("[yellow]ids matching no patient[/]", list(shown.details.get("unresolved") or []))
+
+
+def _definition(info: CohortInfo) -> str:
+    d = info.definition
+    if info.kind == "ids":
+        return f"{len(d.get('ids', [])):,} ids" + (f" from {d['source']}" if d.get("source") else "")
+    if info.kind == "set":
+        operands = ", ".join(f"{o['cohort']} v{o['version']}" for o in d.get("operands", []))
+        return f"{d.get('op')} of {operands}"
+    text = orjson.dumps(d.get("filters") or {}).decode()
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _scope(scope: dict[str, Any]) -> str:
+    granted = scope.get("granted_projects") or []
+    return f"{scope.get('principal')}, grants: {', '.join(granted) or 'none'}"
+
+
+def _diff_summary(d: Diff) -> str:
+    return (
+        f"v{d.from_version} -> v{d.to_version}: +{len(d.added):,} added, -{len(d.removed):,} removed, "
+        f"{d.unchanged:,} unchanged"
+    )
+
+
+@app.command("refresh")
+def refresh_cmd(cohort_id: int = _ID, json_out: bool = _JSON) -> None:
+    """Recompute a cohort against current data; a new version is saved only if members or releases changed."""
+    try:
+        with transaction(store()) as s:
+            owner, scope = _local(s)
+            info, d = saved.refresh(s, cohort_id, owner, scope)
+    except OncographError as exc:
+        fail(exc)
+    changed = d.to_version != d.from_version
+    if json_out:
+        print_json(
+            {**_compact(info), "version": info.latest.version, "changed": changed, "diff": d.to_json()}
+        )
+        return
+    if not changed:
+        console.print(
+            f"cohort {info.id}: no change (still version {d.to_version}, {info.latest.size:,} patients)",
+            highlight=False,
+        )
+        return
+    console.print(
+        f"cohort {info.id}: new version {d.to_version}, {info.latest.size:,} patients; {_diff_summary(d)}",
+        highlight=False,
+    )
+    _ids("added", d.added)
+    _ids("removed", d.removed)
+
+
+@app.command("diff")
+def diff_cmd(
+    cohort_id: int = _ID,
+    from_version: int = typer.Option(..., "--from", help="Older version."),
+    to_version: int | None = typer.Option(None, "--to", help="Newer version (default: the latest)."),
+    json_out: bool = _JSON,
+) -> None:
+    """Patients added and removed between two versions of a cohort (GDC case UUIDs)."""
+    try:
+        with transaction(store()) as s:
+            owner, _ = _local(s)
+            d = saved.diff(s, cohort_id, owner, from_version, to_version)
+    except OncographError as exc:
+        fail(exc)
+    if json_out:
+        print_json(d.to_json())
+        return
+    console.print(f"cohort {d.cohort_id} {_diff_summary(d)}", highlight=False)
+    _ids("added", d.added)
+    _ids("removed", d.removed)
+
+
+@app.command("members")
+def members_cmd(
+    cohort_id: int = _ID,
+    version: int | None = _VERSION,
+    limit: int = typer.Option(100, "--limit", min=1, max=10_000, help="Members per page."),
+    after: int | None = typer.Option(
+        None, "--after", help="Continue after this cursor (a page's next_after)."
+    ),
+    all_pages: bool = typer.Option(False, "--all", help="Every member (pages through the whole version)."),
+    json_out: bool = _JSON,
+) -> None:
+    """A version's members in a stable order: case UUID, barcode, project, site and disease type."""
+    try:
+        with transaction(store()) as s:
+            owner, _ = _local(s)
+            number = saved.version(s, cohort_id, owner, version).version
+            page = saved.members(
+                s, cohort_id, owner, version_number=number, after=after, limit=_PAGE if all_pages else limit
+            )
+            rows = list(page.members)
+            while all_pages and page.next_after is not None:
+                page = saved.members(
+                    s, cohort_id, owner, version_number=number, after=page.next_after, limit=_PAGE
+                )
+                rows.extend(page.members)
+    except OncographError as exc:
+        fail(exc)
+    if json_out:
+        print_json(
+            {
+                "cohort_id": cohort_id,
+                "version": number,
+                "total": page.total,
+                "next_after": page.next_after,
+                "members": rows,
+            }
+        )
+        return
+    table = Table(title=f"cohort {cohort_id} v{number}: {len(rows):,} of {page.total:,} members")
+    for col in ("case_id", "submitter_id", "project", "primary site", "disease type"):
+        table.add_column(col)
+    for m in rows:
+        table.add_row(
+            m["case_id"],
+            m["submitter_id"] or "",
+            m["project_id"] or "",
+            m["primary_site"] or "",
+            m["disease_type"] or "",
+        )
+    console.print(table)
+    if page.next_after is not None:
+        console.print(f"more members: add --after {page.next_after}, or --all", highlight=False)
+
+
+def _set_command(op: str, verb: str) -> Callable[..., None]:
+    def command(
+        cohort_ids: list[int] = typer.Argument(..., help="Two or more cohort ids."),
+        name: str = typer.Option(..., "--name", help="Name of the new cohort."),
+        description: str | None = typer.Option(None, "--description", help="What the cohort is for."),
+        shared: bool = typer.Option(False, "--shared", help="Visible to every API user."),
+        json_out: bool = _JSON,
+    ) -> None:
+        try:
+            with transaction(store()) as s:
+                owner, scope = _local(s)
+                info = saved.set_operation(
+                    s,
+                    op=op,
+                    cohort_ids=cohort_ids,
+                    name=name,
+                    owner=owner,
+                    scope=scope,
+                    description=description,
+                    shared=shared,
+                )
+        except OncographError as exc:
+            fail(exc)
+        _created(info, json_out)
+
+    command.__doc__ = f"Save a new cohort: {verb} (of the latest versions)."
+    return command
+
+
+app.command("union")(_set_command("union", "the patients in any of the cohorts"))
+app.command("intersect")(_set_command("intersection", "the patients in every one of the cohorts"))
+app.command("subtract")(_set_command("difference", "the patients of the first cohort in none of the others"))
+
+
+@app.command("delete")
+def delete_cmd(cohort_id: int = _ID, json_out: bool = _JSON) -> None:
+    """Delete a cohort (soft: its versions stay in the database, it is no longer listed or usable)."""
+    try:
+        with transaction(store()) as s:
+            owner, _ = _local(s)
+            saved.delete(s, cohort_id, owner)
+    except OncographError as exc:
+        fail(exc)
+    if json_out:
+        print_json({"id": cohort_id, "deleted": True})
+        return
+    console.print(f"deleted cohort {cohort_id}", highlight=False)

@@ -1,0 +1,258 @@
+"""``oncograph users|grants|projects ...``: API principals and their keys, project grants, controlled projects.
+
+A key is printed once, to stdout, after its transaction has committed; it is stored only as a hash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from oncograph.access import (
+    LOCAL_PRINCIPAL,
+    IssuedKey,
+    add_principal,
+    disable_principal,
+    grant,
+    issue_key,
+    list_grants,
+    list_principals,
+    revoke_grant,
+    revoke_key,
+    set_project_controlled,
+)
+from oncograph.db import transaction
+from oncograph.errors import OncographError
+from oncograph_cli.context import store
+from oncograph_cli.output import console, exit_with_error, print_json
+
+app = typer.Typer(help="API principals (users and services) and their keys.", no_args_is_help=True)
+grants_app = typer.Typer(
+    help="Grants: which principals may see which projects' controlled data.", no_args_is_help=True
+)
+projects_app = typer.Typer(help="Mark projects controlled (visible only with a grant).", no_args_is_help=True)
+
+_NOT_SHOWN_AGAIN = "store this key now: it is not stored and will not be shown again"
+_JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
+def _show_key(issued: IssuedKey, json_out: bool, *, created: bool) -> None:
+    if json_out:
+        print_json(
+            {
+                "principal": issued.principal,
+                "role": issued.role,
+                "created": created,
+                "prefix": issued.prefix,
+                "key": issued.key,
+                "note": _NOT_SHOWN_AGAIN,
+            }
+        )
+        return
+    what = (
+        f"created principal {issued.principal} ({issued.role})"
+        if created
+        else f"new key for {issued.principal}"
+    )
+    console.print(f"{what}; API key {issued.prefix} ({_NOT_SHOWN_AGAIN}):", highlight=False)
+    typer.echo(issued.key)
+
+
+@app.command("add")
+def add_cmd(
+    name: str = typer.Argument(..., help="Principal name (letters, digits, '.', '_', '@', '-')."),
+    role: str = typer.Option(..., "--role", help="viewer (reads), curator (cohorts, exports) or admin."),
+    json_out: bool = _JSON,
+) -> None:
+    """Create a principal and print its first API key (once)."""
+    try:
+        with transaction(store()) as s:
+            add_principal(s, name, role)
+            issued = issue_key(s, name)
+    except OncographError as exc:
+        exit_with_error(str(exc))
+    _show_key(issued, json_out, created=True)
+
+
+@app.command("key")
+def key_cmd(name: str = typer.Argument(..., help="Principal name."), json_out: bool = _JSON) -> None:
+    """Issue another API key for a principal (printed once)."""
+    try:
+        with transaction(store()) as s:
+            issued = issue_key(s, name)
+    except OncographError as exc:
+        exit_with_error(str(exc))
+    _show_key(issued, json_out, created=False)
+
+
+@app.command("list")
+def list_cmd(json_out: bool = _JSON) -> None:
+    """Principals with their roles, key prefixes and grants."""
+    try:
+        with transaction(store()) as s:
+            rows = list_principals(s)
+    except OncographError as exc:
+        exit_with_error(str(exc))
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title="principals")
+    for col in ("name", "role", "status", "active keys", "revoked keys", "granted projects"):
+        table.add_column(col)
+    for p in rows:
+        active = [k["prefix"] for k in p["keys"] if k["revoked_at"] is None]
+        revoked = [k["prefix"] for k in p["keys"] if k["revoked_at"] is not None]
+        table.add_row(
+            p["name"],
+            p["role"],
+            "disabled" if p["disabled_at"] else "active",
+            ", ".join(active) or "-",
+            ", ".join(revoked) or "-",
+            ", ".join(g["project_id"] for g in p["grants"]) or "-",
+        )
+    console.print(table)
+
+
+@app.command("revoke-key")
+def revoke_key_cmd(
+    prefix: str = typer.Argument(..., help="The key's prefix (the part after 'og_'; see `users list`)."),
+    json_out: bool = _JSON,
+) -> None:
+    """Revoke one API key; it stops authenticating at once."""
+    try:
+        with transaction(store()) as s:
+            key = revoke_key(s, prefix)
+            out = {"prefix": key.prefix, "revoked_at": key.revoked_at}
+    except OncographError as exc:
+        exit_with_error(str(exc))
+    if json_out:
+        print_json(out)
+    else:
+        console.print(f"revoked API key {prefix}", highlight=False)
+
+
+@app.command("disable")
+def disable_cmd(name: str = typer.Argument(..., help="Principal name."), json_out: bool = _JSON) -> None:
+    """Disable a principal: none of its keys authenticate any more."""
+    try:
+        with transaction(store()) as s:
+            principal = disable_principal(s, name)
+            out = {"name": principal.name, "disabled_at": principal.disabled_at}
+    except OncographError as exc:
+        exit_with_error(str(exc))
+    if json_out:
+        print_json(out)
+    else:
+        console.print(f"disabled principal {name}: its keys no longer authenticate", highlight=False)
+
+
+@grants_app.command("add")
+def grant_add_cmd(
+    name: str = typer.Argument(..., help="Principal name."),
+    project: str = typer.Argument(..., help="GDC project id, e.g. TCGA-BRCA."),
+    by: str = typer.Option(LOCAL_PRINCIPAL, "--by", help="Who granted it (recorded with the grant)."),
+    json_out: bool = _JSON,
+) -> None:
+    """Let a principal see a project's controlled data."""
+    try:
+        with transaction(store()) as s:
+            result = grant(s, name, project, by)
+    except OncographError as exc:
+        exit_with_error(str(exc))
+    if json_out:
+        print_json(
+            {
+                "principal": result.principal,
+                "project_id": result.project_id,
+                "created": result.created,
+                "project_known": result.project_known,
+            }
+        )
+        return
+    console.print(
+        f"{name} may see controlled data of {project}" + ("" if result.created else " (already granted)"),
+        highlight=False,
+    )
+    if not result.project_known:
+        console.print(
+            f"[yellow]warning:[/] project {project} is not in the graph (yet); check the id if you did not mean "
+            "to grant ahead of ingestion",
+            highlight=False,
+        )
+
+
+@grants_app.command("remove")
+def grant_remove_cmd(
+    name: str = typer.Argument(..., help="Principal name."),
+    project: str = typer.Argument(..., help="GDC project id."),
+    json_out: bool = _JSON,
+) -> None:
+    """Withdraw a principal's grant for a project."""
+    try:
+        with transaction(store()) as s:
+            revoke_grant(s, name, project)
+    except OncographError as exc:
+        exit_with_error(str(exc))
+    if json_out:
+        print_json({"principal": name, "project_id": project, "removed": True})
+    else:
+        console.print(f"{name} may no longer see controlled data of {project}", highlight=False)
+
+
+@grants_app.command("list")
+def grant_list_cmd(json_out: bool = _JSON) -> None:
+    """Every grant, with whether its project is marked controlled."""
+    try:
+        with transaction(store()) as s:
+            rows = list_grants(s)
+    except OncographError as exc:
+        exit_with_error(str(exc))
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title="grants")
+    for col in ("principal", "project", "project controlled", "granted by", "granted at"):
+        table.add_column(col)
+    for g in rows:
+        controlled = g["project_controlled"]
+        table.add_row(
+            g["principal"],
+            g["project_id"],
+            "not in graph" if controlled is None else ("yes" if controlled else "no"),
+            g["granted_by"] or "-",
+            (g["granted_at"] or "")[:19],
+        )
+    console.print(table)
+
+
+def _set_controlled(project: str, controlled: bool, json_out: bool) -> None:
+    try:
+        with transaction(store()) as s:
+            changed = set_project_controlled(s, project, controlled)
+    except OncographError as exc:
+        exit_with_error(str(exc))
+    out: dict[str, Any] = {"project_id": project, "controlled": controlled, "changed": changed}
+    if json_out:
+        print_json(out)
+    elif controlled:
+        console.print(
+            f"{project} is {'now' if changed else 'already'} controlled: its data is visible only with a grant "
+            f"(`oncograph grants add NAME {project}`)",
+            highlight=False,
+        )
+    else:
+        console.print(f"{project} is {'now' if changed else 'already'} not controlled", highlight=False)
+
+
+@projects_app.command("control")
+def control_cmd(project: str = typer.Argument(..., help="GDC project id."), json_out: bool = _JSON) -> None:
+    """Mark a project controlled: all its data is visible only to principals with a grant for it."""
+    _set_controlled(project, True, json_out)
+
+
+@projects_app.command("uncontrol")
+def uncontrol_cmd(project: str = typer.Argument(..., help="GDC project id."), json_out: bool = _JSON) -> None:
+    """Remove a project's controlled mark (its open-access data is visible to every principal again)."""
+    _set_controlled(project, False, json_out)
