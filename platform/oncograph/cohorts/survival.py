@@ -316,3 +316,10 @@ def kaplan_meier(
         logrank_statistic=statistic,
         logrank_p_value=p_value,
     )
+
+
+def survival_outcomes(
+    conn: Connection, patient_ids: Sequence[int]
+) -> dict[int, SurvivalRecord | ExclusionReason]:
+    """Per patient id: its survival record, or the reason it has none (one query; for exports)."""
+    return _outcomes(conn, patient_ids)

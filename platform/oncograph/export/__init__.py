@@ -1,0 +1,1 @@
+"""Dataset exports of frozen cohort versions: Parquet tables, Croissant, manifests, splits (local or S3)."""

@@ -1,0 +1,389 @@
+"""Read a cohort version's tables out of PostgreSQL as streams of Arrow record batches.
+
+Each table is one ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` ordered by a stable key (case UUID, then the
+record's own UUID), parsed by Arrow's streaming CSV reader with explicit column types: PostgreSQL does the
+joins and sorting, Arrow's C++ parser does the conversion, and memory stays at a few blocks whatever the size
+of the cohort. Only values are interpolated (integers we computed and project ids the access scope holds,
+quoted by psycopg); table and column names come from the models.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from psycopg import sql
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    Double,
+    Integer,
+    Table,
+    and_,
+    case,
+    column,
+    literal,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy import table as sa_table
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import UUID
+
+from oncograph.access import Scope
+from oncograph.cohorts.fields import (
+    DATA_FILE,
+    FILE_MODALITIES,
+    FILE_PATIENT,
+    IDENTITY_LINK,
+    IMAGING_MODALITIES,
+    IMAGING_SERIES,
+    idc_froms,
+    live,
+    visible_file,
+)
+from oncograph.db.models import CohortMember, Diagnosis, Exposure, FollowUp, Sample, Treatment
+from oncograph.export.schema import CAT, FILES_SCHEMA, STR, child_schema, embeddings_schema
+
+#: Arrow's CSV reader block size (bytes of CSV per batch).
+BLOCK_SIZE = 4 << 20
+
+#: Long clinical tables: file stem -> model.
+CHILD_TABLES: dict[str, type[Any]] = {
+    "diagnoses": Diagnosis,
+    "treatments": Treatment,
+    "follow_ups": FollowUp,
+    "exposures": Exposure,
+    "samples": Sample,
+}
+_INTERNAL = {
+    "id",
+    "patient_id",
+    "source_document_id",
+    "first_seen_release_id",
+    "last_seen_release_id",
+    "retired_release_id",
+    "created_at",
+    "updated_at",
+}
+_IDENTIFIERS = ("_id", "submitter_id", "therapeutic_agents", "icd_10_code", "morphology")
+
+
+class _CopyReader(io.RawIOBase):
+    """A read-only file over a psycopg COPY ... TO STDOUT stream."""
+
+    def __init__(self, copy: Any) -> None:
+        self._copy = copy
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._buffer:
+            chunk = self._copy.read()
+            if not chunk:
+                return 0
+            self._buffer = bytes(chunk)
+        n = min(len(b), len(self._buffer))
+        b[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+def copy_batches(
+    conn: Connection, query: sql.Composable | str, columns: Sequence[tuple[str, pa.DataType]]
+) -> Iterator[pa.RecordBatch]:
+    """Stream ``query`` through COPY as record batches with exactly ``columns`` (names and types)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    names = [n for n, _ in columns]
+    read_types = {n: (STR if _is_list(t) or pa.types.is_fixed_size_list(t) else t) for n, t in columns}
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(
+        sql.SQL(query) if isinstance(query, str) else query
+    )
+    with raw.cursor() as cur, cur.copy(statement) as copy:
+        reader = pacsv.open_csv(
+            io.BufferedReader(_CopyReader(copy), buffer_size=1 << 20),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK_SIZE, use_threads=True),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=read_types,
+                true_values=["t"],
+                false_values=["f"],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        for batch in reader:
+            yield _finish(batch, columns)
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return bool(pa.types.is_list(t))
+
+
+def _finish(batch: pa.RecordBatch, columns: Sequence[tuple[str, pa.DataType]]) -> pa.RecordBatch:
+    arrays = []
+    for i, (_, t) in enumerate(columns):
+        col = batch.column(i)
+        if pa.types.is_fixed_size_list(t):
+            inner = pc.utf8_slice_codeunits(col, 1, -1)  # "[1,2,3]" -> "1,2,3"
+            parts = pc.split_pattern(inner, ",")
+            flat = pc.cast(pc.list_flatten(parts), t.value_type)
+            col = pa.FixedSizeListArray.from_arrays(flat, t.list_size)
+        elif _is_list(t):
+            parts = pc.split_pattern(pc.fill_null(col, ""), "\x1f")
+            col = pc.if_else(pc.is_null(batch.column(i)), pa.scalar([], t), parts).cast(t)
+        arrays.append(col)
+    return pa.RecordBatch.from_arrays(arrays, names=[n for n, _ in columns])
+
+
+def literal_sql(expression: Any) -> str:
+    """A SQLAlchemy expression rendered with its (trusted, escaped) literal values inline."""
+    compiled = expression.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})  # type: ignore[no-untyped-call]
+    return str(compiled)
+
+
+# -- patients ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PatientColumns:
+    """The base patient columns read from SQL (survival, modalities and split are added in Python)."""
+
+    columns: tuple[tuple[str, pa.DataType], ...]
+
+
+PATIENT_SQL_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("patient_row", pa.int64()),
+    ("case_id", STR),
+    ("submitter_id", STR),
+    ("project_id", CAT),
+    ("program", CAT),
+    ("primary_site", CAT),
+    ("disease_type", CAT),
+    ("idc_patient_ids", pa.list_(STR)),
+    ("pdc_case_ids", pa.list_(STR)),
+    ("sex", CAT),
+    ("race", CAT),
+    ("ethnicity", CAT),
+    ("vital_status", CAT),
+    ("age_at_index", pa.int32()),
+    ("days_to_birth", pa.int32()),
+    ("days_to_death", pa.int32()),
+    ("primary_diagnosis", CAT),
+    ("stage", CAT),
+    ("ajcc_pathologic_stage", CAT),
+    ("tumor_grade", CAT),
+    ("age_at_diagnosis_days", pa.int32()),
+)
+
+
+def patients_query(version_id: int) -> sql.Composable:
+    return sql.SQL(
+        """
+        SELECT p.id, p.case_id::text, p.submitter_id, pr.project_id, pg.name, p.primary_site, p.disease_type,
+          (SELECT string_agg(l.namespace || '/' || l.external_id, E'\\x1f' ORDER BY l.namespace, l.external_id)
+             FROM identity_link l WHERE l.patient_id = p.id AND l.commons = 'idc'),
+          (SELECT string_agg(l.external_id, E'\\x1f' ORDER BY l.external_id)
+             FROM identity_link l WHERE l.patient_id = p.id AND l.commons = 'pdc'),
+          d.sex, d.race, d.ethnicity, d.vital_status, d.age_at_index, d.days_to_birth, d.days_to_death,
+          pd.primary_diagnosis, pd.stage, pd.ajcc_pathologic_stage, pd.tumor_grade, pd.age_at_diagnosis
+        FROM cohort_member m
+        JOIN patient p ON p.id = m.patient_id
+        LEFT JOIN project pr ON pr.id = p.project_id
+        LEFT JOIN program pg ON pg.id = pr.program_id
+        LEFT JOIN demographic d ON d.patient_id = p.id AND d.retired_release_id IS NULL
+        LEFT JOIN LATERAL (
+          SELECT x.primary_diagnosis, x.stage, x.ajcc_pathologic_stage, x.tumor_grade, x.age_at_diagnosis
+          FROM diagnosis x WHERE x.patient_id = p.id AND x.retired_release_id IS NULL
+          ORDER BY x.diagnosis_is_primary_disease IS TRUE DESC, x.days_to_diagnosis NULLS LAST,
+                   x.age_at_diagnosis NULLS LAST, x.diagnosis_id
+          LIMIT 1) pd ON true
+        WHERE m.cohort_version_id = {version}
+        ORDER BY p.case_id
+        """
+    ).format(version=sql.Literal(version_id))
+
+
+def modality_pairs_query(version_id: int, scope: Scope) -> str:
+    """(patient row, modality label) for every member, under the scope (controlled files need a grant)."""
+    member: Table = CohortMember.__table__  # type: ignore[assignment]
+    in_cohort = select(member.c.patient_id).where(member.c.cohort_version_id == version_id)
+    parts = []
+    for label, recognise in FILE_MODALITIES.items():
+        fp = FILE_PATIENT.alias()
+        f = DATA_FILE.alias()
+        parts.append(
+            select(fp.c.patient_id, literal(label))
+            .select_from(fp.join(f, f.c.id == fp.c.file_id))
+            .where(fp.c.patient_id.in_(in_cohort), visible_file(scope, f, fp.c.patient_id), recognise(f))
+        )
+    labels = [(dicom, label) for label, dicoms in IMAGING_MODALITIES.items() for dicom in dicoms]
+    link, ip, froms = idc_froms()
+    s = IMAGING_SERIES.alias()
+    parts.append(
+        select(link.c.patient_id, case(*[(s.c.modality == d, lab) for d, lab in labels]))
+        .select_from(froms.join(s, s.c.idc_patient_id == ip.c.id))
+        .where(
+            and_(
+                link.c.patient_id.in_(in_cohort), live(ip), live(s), s.c.modality.in_([d for d, _ in labels])
+            )
+        )
+    )
+    pdc = IDENTITY_LINK.alias()
+    parts.append(
+        select(pdc.c.patient_id, literal("proteomics")).where(
+            pdc.c.commons == "pdc", pdc.c.patient_id.in_(in_cohort)
+        )
+    )
+    return literal_sql(union_all(*parts))
+
+
+# -- long clinical tables -------------------------------------------------------------------------------
+
+
+def child_columns(model: type[Any]) -> list[tuple[str, pa.DataType, str]]:
+    """(column, Arrow type, SQL select expression) of a clinical table, internal keys left out; a foreign key
+    to a diagnosis becomes the diagnosis' GDC UUID."""
+    table: Table = model.__table__
+    out: list[tuple[str, pa.DataType, str]] = []
+    for col in table.columns:
+        if col.name in _INTERNAL:
+            continue
+        if col.name == "diagnosis_id" and isinstance(col.type, BigInteger):
+            out.append(
+                (
+                    "diagnosis_id",
+                    STR,
+                    "(SELECT dx.diagnosis_id::text FROM diagnosis dx WHERE dx.id = t.diagnosis_id)",
+                )
+            )
+            continue
+        t: pa.DataType
+        if isinstance(col.type, Boolean):
+            t = pa.bool_()
+        elif isinstance(col.type, BigInteger):
+            t = pa.int64()
+        elif isinstance(col.type, Integer):
+            t = pa.int32()
+        elif isinstance(col.type, Double):
+            t = pa.float64()
+        elif isinstance(col.type, UUID) or col.name.endswith(_IDENTIFIERS):
+            t = STR
+        else:
+            t = CAT
+        expr = f"t.{col.name}::text" if isinstance(col.type, UUID) else f"t.{col.name}"
+        out.append((col.name, t, expr))
+    return out
+
+
+def child_schema_of(name: str) -> pa.Schema:
+    return child_schema(name, [(c, t) for c, t, _ in child_columns(CHILD_TABLES[name])])
+
+
+def child_query(name: str, version_id: int) -> sql.Composable:
+    model = CHILD_TABLES[name]
+    cols = child_columns(model)
+    key = next(c for c, _, _ in cols if c == f"{model.__tablename__}_id")
+    return sql.SQL(
+        "SELECT p.case_id::text, {cols} FROM cohort_member m JOIN patient p ON p.id = m.patient_id "
+        "JOIN {table} t ON t.patient_id = p.id AND t.retired_release_id IS NULL "
+        "WHERE m.cohort_version_id = {version} ORDER BY p.case_id, t.{key}"
+    ).format(
+        cols=sql.SQL(", ").join(sql.SQL(e) for _, _, e in cols),
+        table=sql.Identifier(model.__tablename__),
+        version=sql.Literal(version_id),
+        key=sql.Identifier(key),
+    )
+
+
+# -- files --------------------------------------------------------------------------------------------------
+
+
+def files_query(version_id: int, scope: Scope) -> sql.Composable:
+    """GDC files (visible ones), IDC series and PDC files of every member: one row per (file, patient)."""
+    f = DATA_FILE.alias("f")
+    fp = sa_table("fp", column("patient_id"))
+    visible = literal_sql(visible_file(scope, f, fp.c.patient_id))
+    return sql.SQL(
+        """
+        WITH rows AS (
+          SELECT p.case_id, 'gdc' AS source, f.file_id::text AS file_id, f.file_name, f.data_category,
+                 f.data_type, f.experimental_strategy, f.data_format, f.access, f.file_size, f.md5sum,
+                 'https://api.gdc.cancer.gov/data/' || f.file_id::text AS url, NULL AS modality,
+                 NULL AS collection_id, NULL AS study_id
+          FROM cohort_member m JOIN patient p ON p.id = m.patient_id
+          JOIN file_patient fp ON fp.patient_id = p.id JOIN data_file f ON f.id = fp.file_id
+          WHERE m.cohort_version_id = {version} AND {visible}
+          UNION ALL
+          SELECT p.case_id, 'idc', s.series_instance_uid, NULL, 'Imaging', s.sop_class_name, NULL, 'DICOM',
+                 'open', CAST(round(s.series_size_mb * 1000000) AS bigint), NULL, s.series_aws_url, s.modality,
+                 s.collection_id, st.study_instance_uid
+          FROM cohort_member m JOIN patient p ON p.id = m.patient_id
+          JOIN identity_link l ON l.patient_id = p.id AND l.commons = 'idc'
+          JOIN idc_patient ip ON ip.collection_id = l.namespace AND ip.patient_id = l.external_id
+                              AND ip.retired_release_id IS NULL
+          JOIN imaging_series s ON s.idc_patient_id = ip.id AND s.retired_release_id IS NULL
+          JOIN imaging_study st ON st.id = s.imaging_study_id
+          WHERE m.cohort_version_id = {version}
+          UNION ALL
+          SELECT p.case_id, 'pdc', pf.file_id::text, pf.file_name, pf.data_category, pf.file_type, NULL,
+                 pf.file_format, 'open', pf.file_size, pf.md5sum, pf.file_location, NULL, NULL, ps.pdc_study_id
+          FROM cohort_member m JOIN patient p ON p.id = m.patient_id
+          JOIN identity_link l ON l.patient_id = p.id AND l.commons = 'pdc'
+          JOIN pdc_case pc ON pc.case_id::text = l.external_id AND pc.retired_release_id IS NULL
+          JOIN pdc_study_case sc ON sc.case_row_id = pc.id AND sc.retired_release_id IS NULL
+          JOIN pdc_study ps ON ps.id = sc.study_row_id AND ps.retired_release_id IS NULL
+          JOIN pdc_file pf ON pf.study_row_id = ps.id AND pf.retired_release_id IS NULL
+          WHERE m.cohort_version_id = {version}
+        )
+        SELECT DISTINCT ON (case_id, source, file_id) case_id::text, source, file_id, file_name, data_category,
+               data_type, experimental_strategy, data_format, access, file_size, md5sum, url, modality,
+               collection_id, study_id, count(*) OVER (PARTITION BY source, file_id) AS shared
+        FROM rows ORDER BY case_id, source, file_id
+        """
+    ).format(version=sql.Literal(version_id), visible=sql.SQL(visible))
+
+
+def files_columns() -> list[tuple[str, pa.DataType]]:
+    return [(f.name, f.type) for f in FILES_SCHEMA]
+
+
+# -- embeddings ---------------------------------------------------------------------------------------------
+
+
+def embedding_sets(conn: Connection, version_id: int) -> list[tuple[str, str, int]]:
+    """(modality, model, dim) of the embeddings the members have."""
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT e.modality, e.model, e.dim FROM embedding e JOIN cohort_member m "
+            "ON m.patient_id = e.patient_id WHERE m.cohort_version_id = :v ORDER BY 1, 2, 3"
+        ),
+        {"v": version_id},
+    ).all()
+    return [(str(a), str(b), int(c)) for a, b, c in rows]
+
+
+def embeddings_query(version_id: int, modality: str, model: str, dim: int) -> sql.Composable:
+    return sql.SQL(
+        "SELECT p.case_id::text, e.object_kind, e.object_id, e.modality, e.model, e.model_version, e.run_id, "
+        "e.vector::text FROM cohort_member m JOIN patient p ON p.id = m.patient_id "
+        "JOIN embedding e ON e.patient_id = p.id "
+        "WHERE m.cohort_version_id = {v} AND e.modality = {mod} AND e.model = {model} AND e.dim = {dim} "
+        "ORDER BY p.case_id, e.object_kind, e.object_id, e.model_version"
+    ).format(
+        v=sql.Literal(version_id), mod=sql.Literal(modality), model=sql.Literal(model), dim=sql.Literal(dim)
+    )
+
+
+def embeddings_columns(dim: int) -> list[tuple[str, pa.DataType]]:
+    return [(f.name, f.type) for f in embeddings_schema(dim)]
