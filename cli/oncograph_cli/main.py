@@ -10,6 +10,7 @@ import typer
 from oncograph_cli.commands import db, ingest, releases, schedule, users
 from oncograph_cli.commands.cohort import app as cohort_app
 from oncograph_cli.commands.demo import demo
+from oncograph_cli.commands.export import export
 from oncograph_cli.commands.facets import facets_cmd, fields_cmd
 from oncograph_cli.commands.gdc_server import gdc_server
 from oncograph_cli.commands.ingest_idc import ingest_idc
@@ -45,6 +46,7 @@ app.command("demo")(demo)
 app.add_typer(cohort_app, name="cohort")
 app.command("facets")(facets_cmd)
 app.command("fields")(fields_cmd)
+app.command("export")(export)
 
 
 @app.callback()

@@ -47,6 +47,19 @@ class Settings(BaseSettings):
     ingest_batch_size: int = Field(
         default=1000, ge=1, description="Documents per ingest transaction (one batch = one transaction)."
     )
+    min_cell_count: int = Field(
+        default=0,
+        ge=0,
+        description="Small-count suppression of aggregate patient counts in the API (facet buckets, totals, "
+        "the modality matrix, project counts): a count from 1 to min_cell_count - 1 is returned as the "
+        "string '<min_cell_count>'. 0 turns suppression off.",
+        examples=[0, 11],
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3 endpoint for exports to s3:// (MinIO, a local moto server); unset = AWS. Credentials "
+        "come from the environment (boto3's chain).",
+    )
 
     @property
     def home_dir(self) -> Path:

@@ -30,7 +30,13 @@ from oncograph.cohorts import saved
 from oncograph.cohorts.fields import MODALITIES
 from oncograph.cohorts.survival import SURVIVAL_RULES, survival_outcomes
 from oncograph.db.models import Cohort, Export, Principal
-from oncograph.errors import NotFoundError, OncographError, ValidationError
+from oncograph.errors import (
+    ConflictError,
+    NotFoundError,
+    OncographError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from oncograph.export import croissant, splits, tables
 from oncograph.export.schema import (
     DEFAULT_STRATIFY,
@@ -44,6 +50,7 @@ from oncograph.export.schema import (
     patients_schema,
 )
 from oncograph.export.storage import Destination, Staging, remove_stale_staging
+from oncograph.lineage.runs import finish_run, start_run
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``."""
@@ -210,8 +217,6 @@ def create_export(
 ) -> Export:
     """Record a queued export of a cohort version the principal can see (curator or admin)."""
     if principal.role not in ("curator", "admin"):
-        from oncograph.errors import PermissionDeniedError
-
         raise PermissionDeniedError("exports need the curator role", hint="ask an admin for the curator role")
     v = saved.version(session, cohort_id, principal, version)
     Destination(destination)  # validate early
@@ -236,15 +241,31 @@ def run_export(
     *,
     progress: Progress | None = None,
     endpoint_url: str | None = None,
-    run_id: int | None = None,
+    prefect_flow_run_id: str | None = None,
 ) -> ExportResult:
-    """Run a queued export to completion; on failure nothing is published and the record says why."""
+    """Run a queued export to completion; on failure nothing is published and the record says why.
+    The export is also an oncograph run (transform ``export_cohort``) with its counts."""
     with factory() as session, session.begin():
         row = session.get(Export, export_id)
         if row is None:
             raise NotFoundError(f"no export {export_id}")
+        if row.status not in ("queued", "failed"):
+            raise ConflictError(f"export {export_id} is {row.status}", hint="create a new export instead")
+        run = start_run(
+            session,
+            transform="export_cohort",
+            parameters={
+                "export_id": export_id,
+                "cohort_id": row.cohort_id,
+                "version": row.cohort_version,
+                "destination": row.destination,
+                "options": row.options,
+            },
+            prefect_flow_run_id=prefect_flow_run_id,
+        )
         row.status = "running"
-        row.run_id = run_id
+        row.error = None
+        row.run_id = run.id
         principal = session.get(Principal, row.principal_id)
         assert principal is not None
         cohort = session.get(Cohort, row.cohort_id)
@@ -289,10 +310,12 @@ def run_export(
         staging.abort()
         with factory() as s, s.begin():
             failed = s.get(Export, export_id)
+            message = str(exc) if isinstance(exc, OncographError) else f"{type(exc).__name__}: {exc}"
             if failed is not None:
                 failed.status = "failed"
-                failed.error = str(exc) if isinstance(exc, OncographError) else f"{type(exc).__name__}: {exc}"
+                failed.error = message
                 failed.finished_at = dt.datetime.now(dt.UTC)
+            finish_run(s, run, status="failed", counts={}, error=message)
         raise
     with factory() as s, s.begin():
         done = s.get(Export, export_id)
@@ -301,6 +324,7 @@ def run_export(
         done.manifest = manifest
         done.finished_at = dt.datetime.now(dt.UTC)
         done.progress = {"stage": "published", "done": 1, "total": 1}
+        finish_run(s, run, status="succeeded", counts={"totals": manifest["row_counts"]})
     if progress:
         progress("published", 1, 1)
     return ExportResult(export_id, destination.url, manifest, [])
@@ -510,7 +534,7 @@ def _write_all(
         "options": options.to_json(),
         "rules": rules,
         "row_counts": counts,
-        "splits": dict(sorted(split_counts.items())),
+        "splits": {s: split_counts.get(s, 0) for s in splits.SPLITS},
         "multi_patient_files": len(shared),
         "embeddings": emb_records,
         "embedding_runs": sorted(runs),

@@ -110,8 +110,11 @@ def copy_batches(
         sql.SQL(query) if isinstance(query, str) else query
     )
     with raw.cursor() as cur, cur.copy(statement) as copy:
+        source = io.BufferedReader(_CopyReader(copy), buffer_size=1 << 20)
+        if not source.peek(1):
+            return  # no rows: Arrow's reader refuses an empty stream
         reader = pacsv.open_csv(
-            io.BufferedReader(_CopyReader(copy), buffer_size=1 << 20),
+            source,
             read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK_SIZE, use_threads=True),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
