@@ -35,10 +35,13 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    func,
+    lateral,
     literal,
     not_,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import UUID
@@ -180,6 +183,19 @@ def _project_col(column: str) -> Callable[[Scope], Source]:
         p = PATIENT.alias("fp")
         pr = PROJECT.alias("fpr")
         return Source(p.c.id, pr.c[column], (p.join(pr, pr.c.id == p.c.project_id),), (live(p),))
+
+    return build
+
+
+def _project_array(column: str) -> Callable[[Scope], Source]:
+    """An array column of the project, one value per element (``project.primary_site`` is a list)."""
+
+    def build(scope: Scope) -> Source:
+        p = PATIENT.alias("fp")
+        pr = PROJECT.alias("fpr")
+        values = lateral(select(func.unnest(pr.c[column]).label("v"))).alias("fpv")
+        froms = p.join(pr, pr.c.id == p.c.project_id).join(values, true())
+        return Source(p.c.id, values.c.v, (froms,), (live(p),))
 
     return build
 
@@ -344,6 +360,12 @@ def _fields() -> Iterable[Field]:
         "project.project_id", "string", "GDC project id (e.g. TCGA-BRCA).", _project_col("project_id"), False
     )
     yield Field("project.name", "string", "Project name.", _project_col("name"), False)
+    yield Field(
+        "project.primary_site", "string", "Primary sites of the project.", _project_array("primary_site")
+    )
+    yield Field(
+        "project.disease_type", "string", "Disease types of the project.", _project_array("disease_type")
+    )
     yield Field("project.program.name", "string", "Program (TCGA, CPTAC, ...).", _program_name, False)
 
     demo = Demographic

@@ -6,9 +6,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Select, distinct, func, literal_column, select
+from sqlalchemy import Connection, Numeric, Select, cast, distinct, func, literal, literal_column, select
 
 from oncograph.access import Scope
 from oncograph.cohorts.fields import FIELDS, PATIENT, Field, get_field, suggest, visible_patient
@@ -167,14 +168,17 @@ def _histogram(
     if lo is None:
         return HistogramFacet(f.name, interval, [], missing, stats)
     width = interval if interval and interval > 0 else _nice_interval(float(lo), float(hi), bins)
-    bucket = (func.floor(rows.c.value / width) * width).label("lo")
+    # exact decimal arithmetic: floor(4.6 / 0.1) must be 46, not 45 (binary floating point)
+    step = Decimal(repr(width))
+    exact = literal(step, Numeric())
+    bucket = (func.floor(cast(rows.c.value, Numeric) / exact) * exact).label("lo")
     q = (
         select(bucket, func.count(distinct(rows.c.pid)))
         .where(rows.c.value.is_not(None))
         .group_by(literal_column("1"))
         .order_by(literal_column("1"))
     )
-    buckets = [(float(b), float(b) + width, int(c)) for b, c in conn.execute(q)]
+    buckets = [(float(b), float(Decimal(b) + step), int(c)) for b, c in conn.execute(q)]
     return HistogramFacet(f.name, width, buckets, missing, stats)
 
 

@@ -1,0 +1,142 @@
+"""Request dependencies: one database transaction per request, and the caller behind the API key.
+
+The session's transaction commits when the route returns and before the response is sent (dependency scope
+``function``), so a 201 means the cohort is stored, and rolls back when the route raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from oncograph.access import Scope, authenticate
+from oncograph.db import get_engine, session_factory, transaction
+from oncograph.db.models import ROLES, Principal
+from oncograph.errors import AuthenticationError, PermissionDeniedError
+from oncograph.settings import Settings
+
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+"""viewer < curator < admin."""
+
+
+class ApiState:
+    """What the app was built with; the engine is made on first use (never at import or app creation)."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self._engine = engine
+        self._sessions: sessionmaker[Session] | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = get_engine(self.settings)
+        return self._engine
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        if self._sessions is None:
+            self._sessions = session_factory(self.engine)
+        return self._sessions
+
+
+def get_state(request: Request) -> ApiState:
+    state = request.app.state.oncograph
+    assert isinstance(state, ApiState)
+    return state
+
+
+StateDep = Annotated[ApiState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    with transaction(state.sessions) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_connection(session: SessionDep) -> Connection:
+    """The connection of the request's session (same transaction), for the core's Core-level readers."""
+    return session.connection()
+
+
+ConnectionDep = Annotated[Connection, Depends(get_connection)]
+
+_api_key = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An oncograph API key (`oncograph users key NAME` issues one).",
+)
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="Bearer",
+    description="The same API key as `Authorization: Bearer <key>`.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated principal and the access scope its reads are computed under."""
+
+    principal: Principal
+    scope: Scope
+
+    @property
+    def role(self) -> str:
+        return self.principal.role
+
+
+def get_caller(
+    session: SessionDep,
+    api_key: Annotated[str | None, Security(_api_key)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Caller:
+    """The caller of a key from ``X-API-Key`` or ``Authorization: Bearer``.
+
+    Raises:
+        AuthenticationError: no key, or one that is unknown, revoked or of a disabled principal (HTTP 401).
+    """
+    key = api_key or (bearer.credentials if bearer is not None else None)
+    if not key:
+        raise AuthenticationError(
+            "this endpoint needs an API key",
+            hint="send it as the X-API-Key header or as Authorization: Bearer <key>",
+        )
+    authenticated = authenticate(session, key)
+    if authenticated is None:
+        raise AuthenticationError(
+            "the API key is not valid (unknown, revoked, or its user is disabled)",
+            hint="ask an admin for a new key (`oncograph users key NAME`)",
+        )
+    return Caller(authenticated.principal, authenticated.scope)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def require_role(role: str) -> Callable[[Caller], Caller]:
+    """A dependency that lets ``role`` and higher roles through, and refuses others with HTTP 403."""
+    if role not in ROLE_RANK:
+        raise ValueError(f"unknown role {role!r}")
+
+    def check(caller: CallerDep) -> Caller:
+        if ROLE_RANK.get(caller.role, -1) < ROLE_RANK[role]:
+            raise PermissionDeniedError(
+                f"this needs the {role} role; you are a {caller.role}",
+                hint="ask an admin to change your role",
+            )
+        return caller
+
+    return check
+
+
+CuratorDep = Annotated[Caller, Depends(require_role("curator"))]

@@ -1,0 +1,45 @@
+"""``POST /facets``: cohort size, facet counts and the modality matrix of a filter, before saving anything."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from oncograph.cohorts import query
+from oncograph_api.deps import CallerDep, ConnectionDep, StateDep
+from oncograph_api.errors import located, problem_responses
+from oncograph_api.schemas import FacetsRequest, FacetsResponse
+from oncograph_api.suppression import Suppression
+
+router = APIRouter(tags=["cohort building"])
+
+
+@router.post(
+    "/facets",
+    summary="Count patients per value",
+    description="The number of current patients you may see that match `filters`, and for each field in "
+    "`facets` the patients per value (categorical fields) or per bin (numeric fields). Counts are patients, "
+    "not records: a patient with two diagnoses of the same stage counts once there, and once in each stage it "
+    "has. `modality_matrix: true` adds patients per data modality and per exact combination. With small-count "
+    'suppression on, counts from 1 to N - 1 read "<N>".',
+    responses=problem_responses(401, 422),
+)
+def facets(body: FacetsRequest, caller: CallerDep, conn: ConnectionDep, state: StateDep) -> FacetsResponse:
+    suppress = Suppression(state.settings.min_cell_count)
+    with located("body"):
+        total, found = query.facets(
+            conn,
+            body.filters,
+            body.facets,
+            caller.scope,
+            size=body.size,
+            bins=body.bins,
+            intervals=body.intervals,
+        )
+        matrix = query.modality_matrix(conn, body.filters, caller.scope) if body.modality_matrix else None
+    return FacetsResponse.model_validate(
+        {
+            "total": suppress.count(total),
+            "facets": [suppress.facet(f.to_json(), total=total) for f in found],
+            "modality_matrix": suppress.matrix(matrix.to_json()) if matrix is not None else None,
+        }
+    )

@@ -1,0 +1,98 @@
+"""``GET /patients`` (a filtered, sorted, keyset-paged listing) and ``GET /patients/{id}`` (one whole graph)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from oncograph.cohorts import patients
+from oncograph.cohorts.filters import FilterError, Problem
+from oncograph_api.deps import CallerDep, ConnectionDep
+from oncograph_api.errors import located, parameter, problem_responses
+from oncograph_api.schemas import EXAMPLE_FILTER, PatientDetail, PatientPage, PatientSummary
+
+router = APIRouter(tags=["patients"])
+
+SORT_DESCRIPTION = (
+    "Sort field, `-` prefix for descending: "
+    + ", ".join(f"`{name}`" for name in patients.SORTS)
+    + ". Patients without the value come last; ties are broken by a stable internal order."
+)
+
+
+def decode_filters(raw: str | None) -> Any:
+    """The ``filters`` query parameter (JSON text) as an object."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise FilterError([Problem("query.filters", f"not valid JSON: {exc.msg} at {exc.pos}")]) from None
+
+
+@router.get(
+    "/patients",
+    summary="List patients",
+    description="The current patients you may see that match a GDC filter, one page at a time. Pages are "
+    "keyset-paged: pass `next_cursor` as `cursor` with the same `filters` and `sort` to get the next page "
+    "(it stays exact however deep you page, and no patient appears twice or is skipped).",
+    responses=problem_responses(401, 422),
+)
+def list_patients(
+    caller: CallerDep,
+    conn: ConnectionDep,
+    filters: Annotated[
+        str | None,
+        Query(
+            description="A GDC filter as JSON text (URL-encoded); empty: every patient.",
+            examples=[json.dumps(EXAMPLE_FILTER)],
+        ),
+    ] = None,
+    sort: Annotated[
+        str, Query(description=SORT_DESCRIPTION, examples=["-age_at_diagnosis"])
+    ] = "submitter_id",
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=patients.MAX_LIMIT, description="Page size.")] = 100,
+) -> PatientPage:
+    decoded = decode_filters(filters)
+    with parameter("query.sort"):
+        patients.parse_sort(sort)
+    with located("query"), parameter("query.cursor"):
+        page = patients.list_patients(
+            conn, caller.scope, filters=decoded, sort=sort, cursor=cursor, limit=limit
+        )
+    return PatientPage(
+        data=[PatientSummary.model_validate(p) for p in page.patients],
+        total=page.total,
+        sort=page.sort,
+        limit=limit,
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get(
+    "/patients/{patient_id}",
+    summary="One patient's whole graph",
+    description="Everything oncograph holds about one patient, each record with its lineage (source "
+    "document, release, run, first/last seen, retired): project, demographic, diagnoses with treatments and "
+    "pathology details, follow-ups, exposures, family histories, samples down to aliquots and slides, the "
+    "files you may see, linked IDC imaging (studies with their series), linked PDC proteomics, identity "
+    "links and embeddings (without vectors). A patient you may not see answers 404, like one that does not "
+    "exist.",
+    responses=problem_responses(401, 404, 422),
+)
+def get_patient(
+    caller: CallerDep,
+    conn: ConnectionDep,
+    patient_id: Annotated[
+        str,
+        Path(description="GDC case UUID or submitter id (barcode).", examples=["TCGA-BH-A0EA"]),
+    ],
+    include_retired: Annotated[
+        bool, Query(description="Also show records that their source no longer has.")
+    ] = False,
+) -> PatientDetail:
+    detail = patients.patient_detail(conn, patient_id, caller.scope, include_retired=include_retired)
+    return PatientDetail.model_validate(detail)

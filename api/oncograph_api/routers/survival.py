@@ -1,0 +1,78 @@
+"""``GET /cohorts/{id}/survival``: Kaplan–Meier overall survival of a cohort, optionally split by a field."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from oncograph.cohorts import saved
+from oncograph.cohorts.patients import group_by_field, visible_patient_ids
+from oncograph.cohorts.survival import SURVIVAL_RULES, kaplan_meier
+from oncograph_api.deps import CallerDep, ConnectionDep, SessionDep
+from oncograph_api.errors import located, problem_responses
+from oncograph_api.schemas import SurvivalResponse
+
+router = APIRouter(prefix="/cohorts", tags=["cohort analysis"])
+
+MISSING_GROUP = "(missing)"
+
+DESCRIPTION = f"""Kaplan–Meier overall survival of the members of a cohort version (default: the latest) that
+you may see, with pointwise confidence bands and, for two or more non-empty groups, the log-rank test.
+
+**Groups.** Without `group_by` all members form one group, `all`. With `group_by=FIELD` (a categorical
+field of GET /fields, patient-level or nested) each member goes into the group of **every** value it has:
+a patient with a Stage I and a Stage III diagnosis is in both groups (so groups of a nested field may
+overlap, and the log-rank test then counts such a patient in each of its groups). Members without any value
+form the group `{MISSING_GROUP}`. Groups are ordered by size; values beyond `max_groups` get no group and
+are counted in `omitted_groups`. Numeric fields cannot split members (use a categorical one).
+
+**Rules.** {SURVIVAL_RULES}
+
+Survival curves are row-level results for members you can already list, so small-count suppression does not
+apply to them."""
+
+
+@router.get(
+    "/{cohort_id}/survival",
+    summary="Kaplan–Meier survival",
+    description=DESCRIPTION,
+    responses=problem_responses(401, 404, 422),
+)
+def cohort_survival(
+    cohort_id: Annotated[int, Path(description="Cohort id.")],
+    caller: CallerDep,
+    session: SessionDep,
+    conn: ConnectionDep,
+    group_by: Annotated[
+        str | None,
+        Query(description="A categorical field to split members by.", examples=["diagnoses.stage"]),
+    ] = None,
+    max_groups: Annotated[int, Query(ge=1, le=50, description="At most this many value groups.")] = 10,
+    alpha: Annotated[float, Query(gt=0, lt=1, description="1 - confidence level of the bands.")] = 0.05,
+    version: Annotated[int | None, Query(ge=1, description="Version (default: the latest).")] = None,
+) -> SurvivalResponse:
+    number = saved.version(session, cohort_id, caller.principal, version).version
+    members = visible_patient_ids(
+        conn, saved.member_patient_ids(session, cohort_id, caller.principal, number), caller.scope
+    )
+    omitted = 0
+    ungrouped: list[int] = []
+    if group_by:
+        with located("query"):
+            by_value, ungrouped = group_by_field(conn, members, group_by, caller.scope)
+        kept = dict(list(by_value.items())[:max_groups])
+        omitted = len(by_value) - len(kept)
+        groups = {**kept, **({MISSING_GROUP: ungrouped} if ungrouped else {})}
+    else:
+        groups = {"all": members}
+    result = kaplan_meier(conn, groups, alpha=alpha)
+    return SurvivalResponse(
+        cohort_id=cohort_id,
+        version=number,
+        group_by=group_by or None,
+        members=len(members),
+        ungrouped=len(ungrouped),
+        omitted_groups=omitted,
+        result=result,
+    )
