@@ -211,7 +211,7 @@ def set_operation(body: SetOperationRequest, caller: CuratorDep, session: Sessio
     responses=problem_responses(401),
 )
 def list_cohorts(caller: CallerDep, session: SessionDep) -> CohortList:
-    data = [_public(c) for c in saved.list_cohorts(session, caller.principal)]
+    data = [_public(c) for c in saved.list_cohorts(session, caller.principal, caller.scope)]
     return CohortList(data=data, count=len(data))
 
 
@@ -222,7 +222,7 @@ def list_cohorts(caller: CallerDep, session: SessionDep) -> CohortList:
     responses=problem_responses(401, 404, 422),
 )
 def get_cohort(cohort_id: CohortId, caller: CallerDep, session: SessionDep) -> CohortPublic:
-    return _public(saved.get(session, cohort_id, caller.principal))
+    return _public(saved.get(session, cohort_id, caller.principal, caller.scope))
 
 
 @router.delete(
@@ -234,7 +234,7 @@ def get_cohort(cohort_id: CohortId, caller: CallerDep, session: SessionDep) -> C
     responses=problem_responses(401, 403, 404, 422),
 )
 def delete_cohort(cohort_id: CohortId, caller: CuratorDep, session: SessionDep) -> Response:
-    saved.delete(session, cohort_id, caller.principal)
+    saved.delete(session, cohort_id, caller.principal, caller.scope)
     return Response(status_code=204)
 
 
@@ -249,7 +249,7 @@ def share_cohort(
     cohort_id: CohortId, caller: CuratorDep, session: SessionDep, body: ShareRequest | None = None
 ) -> CohortPublic:
     shared = body.shared if body is not None else True
-    return _public(saved.set_shared(session, cohort_id, caller.principal, shared))
+    return _public(saved.set_shared(session, cohort_id, caller.principal, shared, caller.scope))
 
 
 @router.post(
@@ -293,7 +293,9 @@ def diff_cohort(
     from_version: Annotated[int, Query(alias="from", ge=1, description="The older version.")],
     to_version: Annotated[int | None, Query(alias="to", ge=1, description="The newer version.")] = None,
 ) -> DiffPublic:
-    return _diff(conn, saved.diff(session, cohort_id, caller.principal, from_version, to_version), caller)
+    return _diff(
+        conn, saved.diff(session, cohort_id, caller.principal, from_version, to_version, caller.scope), caller
+    )
 
 
 @router.get(
@@ -313,9 +315,15 @@ def list_members(
     version: Annotated[int | None, Query(ge=1, description="Version (default: the latest).")] = None,
 ) -> MemberPage:
     page = saved.members(
-        session, cohort_id, caller.principal, version_number=version, after=after, limit=limit
+        session,
+        cohort_id,
+        caller.principal,
+        version_number=version,
+        after=after,
+        limit=limit,
+        scope=caller.scope,
     )
-    number = saved.version(session, cohort_id, caller.principal, version).version
+    number = saved.version(session, cohort_id, caller.principal, version, caller.scope).version
     rows = page.members
     if rows and not caller.scope.unrestricted:
         visible = visible_case_ids(conn, [m["case_id"] for m in rows], caller.scope)

@@ -38,7 +38,7 @@ def similar(
     from oncograph.cohorts.similar import similar_patients
 
     members = visible_patient_ids(
-        conn, saved.member_patient_ids(session, cohort_id, caller.principal), caller.scope
+        conn, saved.member_patient_ids(session, cohort_id, caller.principal, scope=caller.scope), caller.scope
     )
     query_patient = resolve_patient(conn, patient, caller.scope)
     with parameter("query.model"):

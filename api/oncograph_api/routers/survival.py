@@ -52,9 +52,11 @@ def cohort_survival(
     alpha: Annotated[float, Query(gt=0, lt=1, description="1 - confidence level of the bands.")] = 0.05,
     version: Annotated[int | None, Query(ge=1, description="Version (default: the latest).")] = None,
 ) -> SurvivalResponse:
-    number = saved.version(session, cohort_id, caller.principal, version).version
+    number = saved.version(session, cohort_id, caller.principal, version, caller.scope).version
     members = visible_patient_ids(
-        conn, saved.member_patient_ids(session, cohort_id, caller.principal, number), caller.scope
+        conn,
+        saved.member_patient_ids(session, cohort_id, caller.principal, number, caller.scope),
+        caller.scope,
     )
     omitted = 0
     ungrouped: list[int] = []

@@ -187,7 +187,7 @@ def set_operation(
         raise ValidationError(f"unknown set operation {op!r}", hint=f"use one of {', '.join(SET_OPS)}")
     if len(cohort_ids) < 2:
         raise ValidationError("a set operation needs at least two cohorts")
-    operands = [_latest(session, _visible_cohort(session, cid, owner)) for cid in cohort_ids]
+    operands = [_latest(session, _visible_cohort(session, cid, owner, scope)) for cid in cohort_ids]
     definition = {
         "op": op,
         "operands": [{"cohort": v.cohort_id, "version": v.version} for v in operands],
@@ -208,7 +208,7 @@ def refresh(
 ) -> tuple[CohortInfo, Diff]:
     """Recompute the cohort against current data (a set operation uses its operands' latest versions). A new
     version is made only when members or releases changed; the diff is against the previous latest."""
-    cohort = _own_cohort(session, cohort_id, principal)
+    cohort = _own_cohort(session, cohort_id, principal, scope)
     previous = _latest(session, cohort)
     if cohort.kind == "filter":
         query = cohort_select(parse(cohort.definition.get("filters")), scope)
@@ -220,7 +220,7 @@ def refresh(
         details = {"unresolved": unresolved, "requested": len(ids)}
     else:
         operands = [
-            _latest(session, _visible_cohort(session, int(o["cohort"]), principal))
+            _latest(session, _visible_cohort(session, int(o["cohort"]), principal, scope))
             for o in cohort.definition.get("operands", [])
         ]
         cohort.definition = {
@@ -357,19 +357,49 @@ def _resolve(session: OrmSession, ids: Sequence[str], scope: Scope) -> tuple[lis
 # -- reading ------------------------------------------------------------------------------------------------
 
 
-def _visible_cohort(session: OrmSession, cohort_id: int, principal: Principal) -> Cohort:
+def _visible_cohort(
+    session: OrmSession, cohort_id: int, principal: Principal, scope: Scope | None = None
+) -> Cohort:
+    """The cohort if the principal may read it: owner, shared or admin — and, under a ``scope``, only when no
+    version holds a patient of a controlled project the scope has no grant for (a shared cohort made with a
+    grant, or a grant revoked since, must not reveal those patients, their count or the cohort's existence).
+    """
     cohort = session.get(Cohort, cohort_id)
     if (
         cohort is None
         or cohort.deleted_at is not None
         or not (cohort.owner_id == principal.id or cohort.shared or principal.role == "admin")
+        or (scope is not None and _hides_members(session, cohort_id, scope))
     ):
         raise NotFoundError(f"no cohort {cohort_id}", hint="GET /cohorts lists the cohorts you can see")
     return cohort
 
 
-def _own_cohort(session: OrmSession, cohort_id: int, principal: Principal) -> Cohort:
-    cohort = _visible_cohort(session, cohort_id, principal)
+def _hides_members(session: OrmSession, cohort_id: int, scope: Scope) -> bool:
+    if scope.unrestricted:
+        return False
+    version = CohortVersion.__table__
+    hidden = (
+        select(literal(1))
+        .select_from(
+            version.join(_MEMBER, _MEMBER.c.cohort_version_id == version.c.id)
+            .join(PATIENT, PATIENT.c.id == _MEMBER.c.patient_id)
+            .join(PROJECT, PROJECT.c.id == PATIENT.c.project_id)
+        )
+        .where(
+            version.c.cohort_id == cohort_id,
+            PROJECT.c.controlled.is_(True),
+            PROJECT.c.project_id.not_in(sorted(scope.granted_projects)),
+        )
+        .exists()
+    )
+    return bool(session.execute(select(hidden)).scalar_one())
+
+
+def _own_cohort(
+    session: OrmSession, cohort_id: int, principal: Principal, scope: Scope | None = None
+) -> Cohort:
+    cohort = _visible_cohort(session, cohort_id, principal, scope)
     if cohort.owner_id != principal.id and principal.role != "admin":
         raise PermissionDeniedError(f"cohort {cohort_id} belongs to someone else", hint="ask its owner")
     return cohort
@@ -427,37 +457,53 @@ def _info(session: OrmSession, cohort: Cohort) -> CohortInfo:
 
 
 def get(session: OrmSession, cohort_id: int, principal: Principal, scope: Scope | None = None) -> CohortInfo:
-    return _info(session, _visible_cohort(session, cohort_id, principal))
+    return _info(session, _visible_cohort(session, cohort_id, principal, scope))
 
 
-def version(session: OrmSession, cohort_id: int, principal: Principal, number: int | None = None) -> Version:
-    cohort = _visible_cohort(session, cohort_id, principal)
+def version(
+    session: OrmSession,
+    cohort_id: int,
+    principal: Principal,
+    number: int | None = None,
+    scope: Scope | None = None,
+) -> Version:
+    cohort = _visible_cohort(session, cohort_id, principal, scope)
     return _to_version(_version_row(session, cohort.id, number))
 
 
-def list_cohorts(session: OrmSession, principal: Principal) -> list[CohortInfo]:
+def list_cohorts(session: OrmSession, principal: Principal, scope: Scope | None = None) -> list[CohortInfo]:
     q = select(Cohort).where(Cohort.deleted_at.is_(None))
     if principal.role != "admin":
         q = q.where((Cohort.owner_id == principal.id) | Cohort.shared.is_(True))
-    return [_info(session, c) for c in session.execute(q.order_by(Cohort.id)).scalars()]
+    cohorts = session.execute(q.order_by(Cohort.id)).scalars().all()
+    return [_info(session, c) for c in cohorts if scope is None or not _hides_members(session, c.id, scope)]
 
 
-def delete(session: OrmSession, cohort_id: int, principal: Principal) -> None:
-    cohort = _own_cohort(session, cohort_id, principal)
+def delete(session: OrmSession, cohort_id: int, principal: Principal, scope: Scope | None = None) -> None:
+    cohort = _own_cohort(session, cohort_id, principal, scope)
     cohort.deleted_at = dt.datetime.now(dt.UTC)
     session.flush()
 
 
-def set_shared(session: OrmSession, cohort_id: int, principal: Principal, shared: bool) -> CohortInfo:
-    cohort = _own_cohort(session, cohort_id, principal)
+def set_shared(
+    session: OrmSession, cohort_id: int, principal: Principal, shared: bool, scope: Scope | None = None
+) -> CohortInfo:
+    cohort = _own_cohort(session, cohort_id, principal, scope)
     cohort.shared = shared
     session.flush()
     return _info(session, cohort)
 
 
-def diff(session: OrmSession, cohort_id: int, principal: Principal, a: int, b: int | None = None) -> Diff:
+def diff(
+    session: OrmSession,
+    cohort_id: int,
+    principal: Principal,
+    a: int,
+    b: int | None = None,
+    scope: Scope | None = None,
+) -> Diff:
     """Members added and removed from version ``a`` to version ``b`` (default: the latest), as case UUIDs."""
-    cohort = _visible_cohort(session, cohort_id, principal)
+    cohort = _visible_cohort(session, cohort_id, principal, scope)
     va = _version_row(session, cohort.id, a)
     vb = _version_row(session, cohort.id, b)
     rows = session.execute(
@@ -495,9 +541,10 @@ def members(
     version_number: int | None = None,
     after: int | None = None,
     limit: int = 100,
+    scope: Scope | None = None,
 ) -> MemberPage:
     """A page of a version's members in patient order (keyset on the patient row id: stable past any depth)."""
-    cohort = _visible_cohort(session, cohort_id, principal)
+    cohort = _visible_cohort(session, cohort_id, principal, scope)
     v = _version_row(session, cohort.id, version_number)
     limit = max(1, min(limit, 10_000))
     q = (
@@ -533,9 +580,13 @@ def members(
 
 
 def member_patient_ids(
-    session: OrmSession, cohort_id: int, principal: Principal, number: int | None = None
+    session: OrmSession,
+    cohort_id: int,
+    principal: Principal,
+    number: int | None = None,
+    scope: Scope | None = None,
 ) -> list[int]:
-    cohort = _visible_cohort(session, cohort_id, principal)
+    cohort = _visible_cohort(session, cohort_id, principal, scope)
     v = _version_row(session, cohort.id, number)
     return list(
         session.execute(

@@ -268,3 +268,42 @@ def test_bad_input_is_rejected_and_nothing_is_stored(sample_factory: sessionmake
         with pytest.raises(ValidationError, match="name"):
             saved.create_from_filter(s, name=" ", filters=CHOL, owner=alice, scope=EVERYTHING)
         assert s.execute(text("SELECT count(*) FROM cohort")).scalar_one() == 0
+
+
+def test_shared_cohort_with_controlled_members_stays_hidden_without_the_grant(
+    sample_factory: sessionmaker[Session],
+) -> None:
+    with sample_factory() as s:
+        s.execute(text("UPDATE project SET controlled = true WHERE project_id = 'TCGA-CHOL'"))
+        owner, reader = _principal(s, "owner"), _principal(s, "reader", "viewer")
+        granted = Scope(principal="owner", role="curator", granted_projects=frozenset({"TCGA-CHOL"}))
+        without = Scope(principal="reader", role="viewer")
+        chol = saved.create_from_filter(s, name="chol", filters=CHOL, owner=owner, scope=granted, shared=True)
+        other = saved.create_from_filter(
+            s,
+            name="luad",
+            filters={"op": "in", "content": {"field": "project.project_id", "value": ["TCGA-LUAD"]}},
+            owner=owner,
+            scope=granted,
+            shared=True,
+        )
+        assert chol.latest.size == 51
+        # the reader without the grant sees neither the members, their count, nor that the cohort exists
+        assert [c.id for c in saved.list_cohorts(s, reader, without)] == [other.id]
+        for read in (
+            lambda: saved.get(s, chol.id, reader, without),
+            lambda: saved.members(s, chol.id, reader, scope=without),
+            lambda: saved.member_patient_ids(s, chol.id, reader, scope=without),
+            lambda: saved.diff(s, chol.id, reader, 1, scope=without),
+        ):
+            with pytest.raises(NotFoundError):
+                read()
+        with pytest.raises(NotFoundError):
+            saved.set_operation(
+                s, op="union", cohort_ids=[chol.id, other.id], name="u", owner=reader, scope=without
+            )
+        # with the grant it is there; the owner whose grant was revoked loses it too
+        with_grant = Scope(principal="reader", role="viewer", granted_projects=frozenset({"TCGA-CHOL"}))
+        assert saved.get(s, chol.id, reader, with_grant).latest.size == 51
+        with pytest.raises(NotFoundError):
+            saved.get(s, chol.id, owner, Scope(principal="owner", role="curator"))
