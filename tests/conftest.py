@@ -163,6 +163,11 @@ def sample_factory(sample_conn: Connection) -> sessionmaker[Session]:
 
 
 @pytest.fixture()
-def clone_sample(pg_server_url: str, sample_url: str) -> Callable[[], str]:
+def clone_sample(pg_server_url: str, sample_url: str, sample_engine: Engine) -> Callable[[], str]:
     """A factory of private copies of the sample graph (for tests that run other processes or re-harvest)."""
-    return lambda: _clone(pg_server_url, sample_url, f"oncograph_s{os.getpid()}_{next(_counter)}_test")
+
+    def clone() -> str:
+        sample_engine.dispose()  # CREATE DATABASE ... TEMPLATE needs the template without connections
+        return _clone(pg_server_url, sample_url, f"oncograph_s{os.getpid()}_{next(_counter)}_test")
+
+    return clone
