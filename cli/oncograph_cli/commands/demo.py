@@ -8,10 +8,14 @@ from the local GraphQL stand-in on the recorded responses -> identity links -> `
 
 from __future__ import annotations
 
+import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import typer
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph.db import get_engine, session_factory, upgrade
@@ -54,6 +58,8 @@ def demo(
         "--idc-all",
         help="Load IDC's whole series index, not only the TCGA collections of the demo's GDC projects.",
     ),
+    serve: bool = typer.Option(False, "--serve", help="Keep serving the REST API at the end (Ctrl-C stops)."),
+    port: int = typer.Option(8000, "--port", help="Port of the REST API with --serve."),
 ) -> None:
     """Run everything end to end on the bundled real data and print the status."""
     if not (data / "gdc").is_dir():
@@ -62,21 +68,122 @@ def demo(
         engine = get_engine()
         upgrade(engine)
         factory = session_factory(engine)
-        console.print(f"[bold]1/6[/] PostgreSQL ready at {engine.url.render_as_string(hide_password=True)}")
+        console.print(f"[bold]1/8[/] PostgreSQL ready at {engine.url.render_as_string(hide_password=True)}")
         projects = _gdc(data / "gdc", flow=flow)
         files = [data / "gdc" / f for f in DEMO_PORTAL_FILES if (data / "gdc" / f).exists()]
         run, counts, _ = import_portal_files(factory, files)
         console.print(
-            f"[bold]4/6[/] imported {len(files)} GDC portal files (run {run.id}, "
+            f"[bold]4/8[/] imported {len(files)} GDC portal files (run {run.id}, "
             f"{sum(counts.quarantined.values())} records quarantined)"
         )
         _idc(factory, projects, everything=idc_all)
         _pdc(factory, data / "pdc")
         link_run, created = run_linking(factory)
         console.print(f"      identity links (run {link_run.id}): {created}")
+        print_status(json_out=False)
+        key, cohort_id = _cohort_and_export(factory)
+        _api(engine, key, cohort_id, serve=serve, port=port)
     except OncographError as exc:
         exit_with_error(str(exc))
-    print_status(json_out=False)
+
+
+#: The demo cohort: TCGA breast and lung cases with a slide image (copied GDC filter grammar + our fields).
+DEMO_COHORT = {
+    "op": "and",
+    "content": [
+        {"op": "in", "content": {"field": "project.project_id", "value": ["TCGA-BRCA", "TCGA-LUAD"]}},
+        {"op": "in", "content": {"field": "modalities", "value": ["slide"]}},
+    ],
+}
+
+
+def _cohort_and_export(factory: sessionmaker[Session]) -> tuple[str, int]:
+    """A demo curator with a fresh API key, a saved cohort and its ML-ready export under ONCOGRAPH_HOME."""
+    from oncograph.access import Scope
+    from oncograph.access.principals import add_principal, get_principal, issue_key
+    from oncograph.cohorts import saved
+    from oncograph.db import transaction
+    from oncograph.errors import NotFoundError
+    from oncograph.export.job import ExportOptions, create_export, run_export
+    from oncograph.settings import get_settings
+
+    with transaction(factory) as s:
+        try:
+            demo_user = get_principal(s, "demo")
+        except NotFoundError:
+            demo_user = add_principal(s, "demo", "curator")
+        key = issue_key(s, "demo").key
+        cohort = saved.create_from_filter(
+            s,
+            name="TCGA BRCA+LUAD with slides",
+            filters=DEMO_COHORT,
+            owner=demo_user,
+            scope=Scope(principal="demo", role="curator"),
+            description="demo: breast and lung adenocarcinoma cases with slide images (GDC or IDC)",
+            shared=True,
+        )
+        destination = get_settings().home_dir / "exports" / f"cohort-{cohort.id}"
+        export = create_export(
+            s,
+            cohort_id=cohort.id,
+            principal=demo_user,
+            destination=str(destination),
+            options=ExportOptions(seed=0),
+        )
+    console.print(
+        f"[bold]7/8[/] cohort {cohort.id} {cohort.name!r}: {cohort.latest.size} patients, "
+        f"member hash {cohort.latest.member_hash[:12]}…"
+    )
+    result = run_export(factory, export.id, Scope(principal="demo", role="curator"))
+    console.print(
+        f"      exported to {result.destination}: "
+        + ", ".join(f"{k} {v}" for k, v in result.manifest["splits"].items())
+        + f" ({len(result.manifest['files'])} files, manifest.json + croissant.json)"
+    )
+    return key, cohort.id
+
+
+def _api(engine: Engine, key: str, cohort_id: int, *, serve: bool, port: int) -> None:
+    """Start the REST API, show that the demo key works on it, and keep serving with ``--serve``."""
+    import httpx
+    import uvicorn
+
+    from oncograph_api.app import create_app
+
+    app = create_app(engine)
+    if serve:
+        console.print(
+            f"[bold]8/8[/] REST API at http://127.0.0.1:{port}/docs — demo API key (curator): {key}\n"
+            f"      try: curl -H 'X-API-Key: {key}' http://127.0.0.1:{port}/cohorts/{cohort_id}"
+        )
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="demo-api", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{free}"
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        facets = httpx.post(
+            f"{url}/facets",
+            headers={"X-API-Key": key},
+            json={"filters": DEMO_COHORT, "facets": ["demographic.vital_status"]},
+            timeout=60,
+        ).json()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    console.print(
+        f"[bold]8/8[/] REST API checked on {url}: POST /facets -> {facets.get('total')} patients.\n"
+        f"      Serve it: `oncograph serve` (docs at http://127.0.0.1:8000/docs); "
+        f"demo API key (curator): {key}"
+    )
 
 
 def _gdc(data: Path, *, flow: bool) -> list[str]:
@@ -92,13 +199,13 @@ def _gdc(data: Path, *, flow: bool) -> list[str]:
         )
         with serve_mirror(store) as url:
             console.print(
-                f"[bold]2/6[/] local GDC server at {url}: {store.counts()} "
+                f"[bold]2/8[/] local GDC server at {url}: {store.counts()} "
                 f"({len(report.skipped)} source items skipped while building: no id)"
             )
             if flow:
                 from oncograph_flows.harvest import harvest_gdc_flow
 
-                console.print(f"[bold]3/6[/] Prefect flow harvest_gdc over {len(projects)} projects ...")
+                console.print(f"[bold]3/8[/] Prefect flow harvest_gdc over {len(projects)} projects ...")
                 result = harvest_gdc_flow(projects=projects, gdc_url=url)
                 console.print(
                     f"      run {result['run_id']} (flow run {result['prefect_flow_run_id']}), "
@@ -111,7 +218,7 @@ def _gdc(data: Path, *, flow: bool) -> list[str]:
 
                 with GdcClient.from_settings(get_settings(), base_url=url) as client:
                     harvest, _ = harvest_gdc(session_factory(get_engine()), client, projects)
-                console.print(f"[bold]3/6[/] harvested run {harvest.run.id}")
+                console.print(f"[bold]3/8[/] harvested run {harvest.run.id}")
     return projects
 
 
@@ -135,7 +242,7 @@ def _idc(factory: sessionmaker[Session], projects: list[str], *, everything: boo
     result = import_idc(factory, collections=collections)
     series = result.entities["imaging_series"]
     console.print(
-        f"[bold]5/6[/] IDC {result.release}: run {result.run.id}, "
+        f"[bold]5/8[/] IDC {result.release}: run {result.run.id}, "
         f"{len(result.collections)} collections, series inserted {series.inserted:,}, "
         f"unchanged {series.unchanged:,}, quarantined {series.quarantined:,}"
     )
@@ -156,4 +263,4 @@ def _pdc(factory: sessionmaker[Session], data: Path) -> None:
             cases=DEMO_PDC["cases"],
         )
     inserted = {k: v["inserted"] for k, v in counts.entities().items()}
-    console.print(f"[bold]6/6[/] PDC stand-in at {url}: run {handle.run.id}, inserted {inserted}")
+    console.print(f"[bold]6/8[/] PDC stand-in at {url}: run {handle.run.id}, inserted {inserted}")
