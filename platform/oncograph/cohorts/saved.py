@@ -369,13 +369,13 @@ def _visible_cohort(
         cohort is None
         or cohort.deleted_at is not None
         or not (cohort.owner_id == principal.id or cohort.shared or principal.role == "admin")
-        or (scope is not None and _hides_members(session, cohort_id, scope))
+        or (scope is not None and hides_members(session, cohort_id, scope))
     ):
         raise NotFoundError(f"no cohort {cohort_id}", hint="GET /cohorts lists the cohorts you can see")
     return cohort
 
 
-def _hides_members(session: OrmSession, cohort_id: int, scope: Scope) -> bool:
+def hides_members(session: OrmSession, cohort_id: int, scope: Scope) -> bool:
     if scope.unrestricted:
         return False
     version = CohortVersion.__table__
@@ -476,7 +476,7 @@ def list_cohorts(session: OrmSession, principal: Principal, scope: Scope | None 
     if principal.role != "admin":
         q = q.where((Cohort.owner_id == principal.id) | Cohort.shared.is_(True))
     cohorts = session.execute(q.order_by(Cohort.id)).scalars().all()
-    return [_info(session, c) for c in cohorts if scope is None or not _hides_members(session, c.id, scope)]
+    return [_info(session, c) for c in cohorts if scope is None or not hides_members(session, c.id, scope)]
 
 
 def delete(session: OrmSession, cohort_id: int, principal: Principal, scope: Scope | None = None) -> None:

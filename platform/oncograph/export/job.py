@@ -183,8 +183,8 @@ class _Writer:
         self.files.append(record)
         return record
 
-    def text(self, path: str, lines: Iterator[str]) -> FileRecord:
-        rows = 0
+    def text(self, path: str, lines: Iterator[str], *, header: bool = False) -> FileRecord:
+        rows = -1 if header else 0
         with self.staging.open(path) as fh:
             sink = _HashingSink(fh)
             for line in lines:
@@ -214,11 +214,13 @@ def create_export(
     destination: str,
     options: ExportOptions,
     version: int | None = None,
+    scope: Scope | None = None,
 ) -> Export:
-    """Record a queued export of a cohort version the principal can see (curator or admin)."""
+    """Record a queued export of a cohort version the principal can see (curator or admin); under a
+    ``scope``, a cohort holding controlled patients without a grant does not exist for it."""
     if principal.role not in ("curator", "admin"):
         raise PermissionDeniedError("exports need the curator role", hint="ask an admin for the curator role")
-    v = saved.version(session, cohort_id, principal, version)
+    v = saved.version(session, cohort_id, principal, version, scope)
     Destination(destination)  # validate early
     row = Export(
         cohort_id=cohort_id,
@@ -271,6 +273,11 @@ def run_export(
         cohort = session.get(Cohort, row.cohort_id)
         assert cohort is not None
         v = saved.version(session, row.cohort_id, principal, row.cohort_version)
+        if saved.hides_members(session, row.cohort_id, scope):
+            raise PermissionDeniedError(
+                f"cohort {row.cohort_id} holds patients of controlled projects you have no grant for",
+                hint="ask an admin for the grant, or export a cohort made under your own grants",
+            )
         options = ExportOptions.from_json(row.options)
         destination = Destination(row.destination, endpoint_url=endpoint_url)
         info = {
@@ -502,7 +509,7 @@ def _write_all(
     advance("embeddings")
 
     # 7. download manifests
-    writer.text("gdc_manifest.txt", _gdc_manifest(conn, staging, files.path))
+    writer.text("gdc_manifest.txt", _gdc_manifest(conn, staging, files.path), header=True)
     writer.text("idc_manifest.s5cmd", _idc_manifest(staging, files.path))
     advance("download manifests")
 

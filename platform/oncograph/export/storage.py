@@ -68,7 +68,8 @@ class Destination:
         kwargs: dict[str, Any] = {}
         if self.endpoint_url:
             kwargs["client_kwargs"] = {"endpoint_url": self.endpoint_url}
-        return s3fs.S3FileSystem(**kwargs)
+        # no instance or listing cache: another process's staging or export must be seen as it is now
+        return s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False, **kwargs)
 
 
 class Staging:
@@ -152,7 +153,12 @@ class Staging:
                     raise ConflictError(f"{final} appeared while exporting", hint="export again elsewhere")
                 aside = final.parent / f".{final.name}.old-{self.token}"
                 final.rename(aside)
-            os.rename(self.root, final)
+            try:
+                os.rename(self.root, final)
+            except BaseException:
+                if aside is not None and not final.exists():
+                    aside.rename(final)  # put the previous export back
+                raise
             if aside is not None:
                 shutil.rmtree(aside, ignore_errors=True)
             return
@@ -160,6 +166,10 @@ class Staging:
         with self._s3_errors():
             if self.overwrite and self.fs.exists(f"{final_prefix}/{MANIFEST}"):
                 self.fs.rm(f"{final_prefix}/{MANIFEST}")  # unpublish the old export first
+                keep = {f"{final_prefix}/{relative}" for relative in self.written}
+                stale = [k for k in self.fs.find(final_prefix) if k not in keep]
+                if stale:
+                    self.fs.rm(stale)  # files of the old export the new one lacks
             for relative in self.written:
                 self.fs.copy(f"{self.root}/{relative}", f"{final_prefix}/{relative}")
             with self.fs.open(f"{final_prefix}/{MANIFEST}", "wb") as fh:
@@ -194,7 +204,11 @@ def remove_stale_staging(destination: Destination) -> int:
         return removed
     final = Path(destination.url)
     if final.parent.exists():
-        for entry in final.parent.glob(f".{final.name}.staging-*"):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed += 1
+        for pattern in (f".{final.name}.staging-*", f".{final.name}.old-*"):
+            for entry in final.parent.glob(pattern):
+                if pattern.endswith("old-*") and not final.exists():
+                    entry.rename(final)  # a publish died between moving the old export aside and renaming
+                else:
+                    shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
     return removed
