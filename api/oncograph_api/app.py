@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 import oncograph
 from oncograph.settings import Settings, get_settings
 from oncograph_api import errors
-from oncograph_api.deps import ApiState
+from oncograph_api.deps import ApiState, storable_parameters
 from oncograph_api.routers import (
     cohorts,
+    exports,
     facets,
     fields,
     health,
@@ -42,6 +43,7 @@ TAGS = [
     {"name": "cohort building", "description": "Fields, facet counts and the modality matrix of a filter."},
     {"name": "cohorts", "description": "Saved, versioned cohorts: create, share, refresh, diff, combine."},
     {"name": "cohort analysis", "description": "Survival curves and similar patients within a cohort."},
+    {"name": "exports", "description": "ML-ready dataset exports of cohorts: asynchronous jobs, manifests."},
     {"name": "provenance", "description": "Runs and the lineage of any record."},
     {"name": "service", "description": "Health."},
 ]
@@ -68,9 +70,21 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         version=oncograph.__version__,
         description=DESCRIPTION,
         openapi_tags=TAGS,
+        dependencies=[Depends(storable_parameters)],
     )
     app.state.oncograph = ApiState(settings or get_settings(), engine)
     errors.install(app)
-    for module in (health, fields, projects, patients, facets, cohorts, survival, similar, provenance):
+    for module in (
+        health,
+        fields,
+        projects,
+        patients,
+        facets,
+        cohorts,
+        survival,
+        similar,
+        exports,
+        provenance,
+    ):
         app.include_router(module.router)
     return app

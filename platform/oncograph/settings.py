@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         "string '<min_cell_count>'. 0 turns suppression off.",
         examples=[0, 11],
     )
+    export_root: str | None = Field(
+        default=None,
+        description="Where API-started exports are written (a folder or s3://bucket/prefix); unset = "
+        "<home>/exports. API clients name only a folder under it.",
+    )
     s3_endpoint_url: str | None = Field(
         default=None,
         description="S3 endpoint for exports to s3:// (MinIO, a local moto server); unset = AWS. Credentials "

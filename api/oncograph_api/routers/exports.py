@@ -1,0 +1,198 @@
+"""Dataset exports of cohorts: start one (an asynchronous job), follow its progress, read its manifest.
+
+Exports are written under the server's export root (``ONCOGRAPH_EXPORT_ROOT``: a folder or an
+``s3://bucket/prefix``; default ``$ONCOGRAPH_HOME/exports``) in a folder named by the export id or the
+``name`` asked for; clients never choose server paths. The export runs under the caller's access scope
+(controlled data only with a grant) and the manifest records the principal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Path
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from oncograph.access import Scope
+from oncograph.db.models import Export
+from oncograph.errors import NotFoundError, OncographError
+from oncograph.export.job import ExportOptions, create_export, run_export
+from oncograph.export.schema import DEFAULT_STRATIFY, STRATIFY_FIELDS
+from oncograph_api.deps import ApiState, Caller, CallerDep, CuratorDep, SessionDep, StateDep
+from oncograph_api.errors import parameter, problem_responses
+from oncograph_api.routers.cohorts import CohortId
+from oncograph_api.schemas import PG_BIGINT_MAX, PG_INT_MAX
+
+router = APIRouter(tags=["exports"])
+log = logging.getLogger("oncograph.api.exports")
+
+ExportId = Annotated[int, Path(ge=1, le=PG_BIGINT_MAX, description="Export id.", examples=[1])]
+
+
+class ExportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(
+        None,
+        description="Folder name under the server's export root (letters, digits, . _ -); default export-<id>.",
+        examples=["brca-slides-v1"],
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+    )
+    version: int | None = Field(None, ge=1, le=PG_INT_MAX, description="Cohort version (default: latest).")
+    split_by: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_STRATIFY),
+        description=f"Stratify the patient-level split by these fields: {', '.join(STRATIFY_FIELDS)}.",
+        max_length=len(STRATIFY_FIELDS),
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Split seed: the same seed gives the same split.")
+    ratios: list[float] = Field(
+        default_factory=lambda: [0.7, 0.15, 0.15],
+        min_length=3,
+        max_length=3,
+        description="train, val, test fractions (non-negative, summing to 1).",
+    )
+    overwrite: bool = Field(False, description="Replace an earlier export of the same name.")
+
+
+class ExportStatus(BaseModel):
+    id: int
+    cohort_id: int
+    cohort_version: int
+    destination: str
+    status: str = Field(description="queued, running, succeeded or failed.")
+    progress: dict[str, Any] = Field(description='{"stage", "done", "total"} while it runs.')
+    error: str | None
+    options: dict[str, Any]
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    manifest: dict[str, Any] | None = Field(
+        None, description="The published manifest (files with sha256, row counts, provenance) once succeeded."
+    )
+
+
+class ExportList(BaseModel):
+    data: list[ExportStatus]
+    count: int
+
+
+def _status(row: Export, *, manifest: bool = True) -> ExportStatus:
+    return ExportStatus(
+        id=row.id,
+        cohort_id=row.cohort_id,
+        cohort_version=row.cohort_version,
+        destination=row.destination,
+        status=row.status,
+        progress=dict(row.progress or {}),
+        error=row.error,
+        options=dict(row.options or {}),
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        manifest=row.manifest if manifest else None,
+    )
+
+
+def _own_export(session: Session, export_id: int, caller: Caller) -> Export:
+    row = session.get(Export, export_id)
+    if row is None or (row.principal_id != caller.principal.id and caller.role != "admin"):
+        raise NotFoundError(f"no export {export_id}", hint="GET /exports lists your exports")
+    return row
+
+
+def _run(state: ApiState, export_id: int, scope: Scope) -> None:
+    """The background job: errors are recorded on the export row (and logged), never raised to a client."""
+    try:
+        run_export(state.sessions, export_id, scope, endpoint_url=state.settings.s3_endpoint_url)
+    except OncographError as exc:
+        log.warning("export %s failed: %s", export_id, exc)
+    except Exception:
+        log.exception("export %s failed", export_id)
+
+
+@router.post(
+    "/cohorts/{cohort_id}/exports",
+    status_code=202,
+    summary="Export a cohort version as an ML-ready dataset",
+    description="Starts an asynchronous export (Parquet tables, Croissant, gdc-client and s5cmd manifests, "
+    "patient-level splits) of a cohort version you can see, under your access scope. Poll GET /exports/{id} "
+    "for status and progress; the destination appears complete or not at all. Needs the curator role.",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def start_export(
+    cohort_id: CohortId,
+    body: ExportRequest,
+    caller: CuratorDep,
+    session: SessionDep,
+    state: StateDep,
+    background: BackgroundTasks,
+) -> ExportStatus:
+    root = _export_root(state)
+    with parameter("body"):
+        options = ExportOptions(
+            split_by=tuple(body.split_by),
+            seed=body.seed,
+            ratios=(body.ratios[0], body.ratios[1], body.ratios[2]),
+            overwrite=body.overwrite,
+        )
+    placeholder = f"{root}/pending"
+    row = create_export(
+        session,
+        cohort_id=cohort_id,
+        principal=caller.principal,
+        destination=placeholder,
+        options=options,
+        version=body.version,
+        scope=caller.scope,
+    )
+    row.destination = f"{root}/{body.name or f'export-{row.id}'}"
+    session.flush()
+    # the request's transaction commits when this function returns; the job starts after the response
+    background.add_task(_run, state, row.id, caller.scope)
+    return _status(row)
+
+
+def _export_root(state: ApiState) -> str:
+    configured = state.settings.export_root
+    if configured:
+        return str(configured).rstrip("/")
+    return str(state.settings.home_dir / "exports")
+
+
+@router.get(
+    "/exports",
+    summary="Your exports",
+    description="Exports you started (all exports for admins), newest first, without manifests.",
+    responses=problem_responses(401),
+)
+def list_exports(caller: CallerDep, session: SessionDep) -> ExportList:
+    q = select(Export).order_by(Export.id.desc()).limit(1000)
+    if caller.role != "admin":
+        q = q.where(Export.principal_id == caller.principal.id)
+    rows = [_status(r, manifest=False) for r in session.execute(q).scalars()]
+    return ExportList(data=rows, count=len(rows))
+
+
+@router.get(
+    "/exports/{export_id}",
+    summary="Export status",
+    description="Status, progress and, once succeeded, the manifest of an export you started.",
+    responses=problem_responses(401, 404, 422),
+)
+def get_export(export_id: ExportId, caller: CallerDep, session: SessionDep) -> ExportStatus:
+    return _status(_own_export(session, export_id, caller))
+
+
+@router.get(
+    "/exports/{export_id}/manifest",
+    summary="Download the manifest",
+    description="The published manifest.json of a succeeded export (404 until it has succeeded).",
+    responses=problem_responses(401, 404, 422),
+)
+def export_manifest(export_id: ExportId, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    row = _own_export(session, export_id, caller)
+    if row.status != "succeeded" or row.manifest is None:
+        raise NotFoundError(f"export {export_id} is {row.status}; its manifest exists once it succeeded")
+    return dict(row.manifest)
