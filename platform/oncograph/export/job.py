@@ -397,12 +397,11 @@ def _write_all(
                 shared[(str(source), str(file_id))].append(str(case_id))
             yield batch
 
-    files = writer.parquet("files.parquet", FILES_SCHEMA, file_batches())
+    writer.parquet("files.parquet", FILES_SCHEMA, file_batches())
     advance("files")
 
     # 3. splits
     strata_values: dict[str, str] = {}
-    patient_batches: list[pa.RecordBatch] = []
     # patients are streamed twice (strata, then the table) to keep memory flat: first pass reads strata only
     split_fields = options.split_by
     for batch in tables.copy_batches(conn, tables.patients_query(version_id), tables.PATIENT_SQL_COLUMNS):
@@ -417,7 +416,6 @@ def _write_all(
                 else:
                     values.append(str(rows[f][i]))
             strata_values[str(case_id)] = " × ".join(values)
-    del patient_batches
     groups = splits.groups_of(strata_values, shared.values())
     assignment = splits.assign(strata_values, groups, seed=options.seed, ratios=options.ratios)
     split_of = {a.case_id: a.split for a in assignment}
@@ -435,7 +433,7 @@ def _write_all(
                 schema=SPLITS_SCHEMA,
             )
 
-    split_file = writer.parquet("splits.parquet", SPLITS_SCHEMA, split_batches())
+    writer.parquet("splits.parquet", SPLITS_SCHEMA, split_batches())
     advance("splits")
 
     # 4. patients
@@ -471,7 +469,7 @@ def _write_all(
                 arrays[embedding_column(model)] = pa.array([model in emb_of.get(pid, ()) for pid in pids])
             yield pa.RecordBatch.from_arrays([arrays[f.name] for f in schema], schema=schema)
 
-    patients = writer.parquet("patients.parquet", schema, patient_batches_out())
+    writer.parquet("patients.parquet", schema, patient_batches_out())
     advance("patients")
 
     # 5. long clinical tables
@@ -509,8 +507,8 @@ def _write_all(
     advance("embeddings")
 
     # 7. download manifests
-    writer.text("gdc_manifest.txt", _gdc_manifest(conn, staging, files.path), header=True)
-    writer.text("idc_manifest.s5cmd", _idc_manifest(staging, files.path))
+    writer.text("gdc_manifest.txt", _gdc_manifest(conn, version_id, scope), header=True)
+    writer.text("idc_manifest.s5cmd", _idc_manifest(conn, version_id))
     advance("download manifests")
 
     # 8. Croissant
@@ -532,7 +530,6 @@ def _write_all(
     split_counts: dict[str, int] = defaultdict(int)
     for a in assignment:
         split_counts[a.split] += 1
-    del patients, split_file
     return {
         "export_schema_version": EXPORT_SCHEMA_VERSION,
         "oncograph_version": oncograph.__version__,
@@ -561,48 +558,22 @@ def _safe(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z._-]+", "_", name).strip("_") or "unnamed"
 
 
-def _read_back(staging: Staging, path: str) -> pa.Table:
-    full = f"{staging.root}/{path}"
-    if staging.fs is None:
-        return pq.read_table(full)
-    with staging.fs.open(full, "rb") as fh:
-        return pq.read_table(fh)
-
-
-def _gdc_manifest(conn: Connection, staging: Staging, files_path: str) -> Iterator[str]:
-    """gdc-client's manifest: ``id filename md5 size state`` of the distinct GDC files."""
+def _gdc_manifest(conn: Connection, version_id: int, scope: Scope) -> Iterator[str]:
+    """gdc-client's manifest: ``id filename md5 size state`` of the distinct visible GDC files (streamed)."""
     yield "id\tfilename\tmd5\tsize\tstate\n"
-    ids = sorted(
-        {
-            r["file_id"]
-            for r in _read_back(staging, files_path).select(["source", "file_id"]).to_pylist()
-            if r["source"] == "gdc"
-        }
+    rows = conn.execution_options(stream_results=True, yield_per=10_000).execute(
+        text(tables.gdc_manifest_query(version_id, scope))
     )
-    for start in range(0, len(ids), 10_000):
-        part = ids[start : start + 10_000]
-        rows = conn.execute(
-            text(
-                "SELECT file_id::text, coalesce(file_name, ''), coalesce(md5sum, ''), "
-                "coalesce(file_size::text, ''), coalesce(state, '') FROM data_file "
-                "WHERE file_id::text = ANY(:ids) ORDER BY file_id::text"
-            ),
-            {"ids": part},
-        )
-        for row in rows:
-            yield "\t".join(row) + "\n"
+    for row in rows:
+        yield "\t".join(row) + "\n"
 
 
-def _idc_manifest(staging: Staging, files_path: str) -> Iterator[str]:
-    """s5cmd commands (``idc-index``'s manifest format) for the distinct IDC series."""
-    urls = sorted(
-        {
-            r["url"]
-            for r in _read_back(staging, files_path).select(["source", "url"]).to_pylist()
-            if r["source"] == "idc" and r["url"]
-        }
+def _idc_manifest(conn: Connection, version_id: int) -> Iterator[str]:
+    """s5cmd commands (``idc-index``'s manifest format) for the distinct IDC series (streamed)."""
+    rows = conn.execution_options(stream_results=True, yield_per=10_000).execute(
+        text(tables.idc_manifest_query(version_id))
     )
-    for url in urls:
+    for (url,) in rows:
         yield f"cp {url} .\n"
 
 

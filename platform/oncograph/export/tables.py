@@ -357,6 +357,32 @@ def files_query(version_id: int, scope: Scope) -> sql.Composable:
     ).format(version=sql.Literal(version_id), visible=sql.SQL(visible))
 
 
+def gdc_manifest_query(version_id: int, scope: Scope) -> str:
+    """Distinct visible GDC files of the members, for gdc-client's manifest (id filename md5 size state)."""
+    f = DATA_FILE.alias("f")
+    fp = sa_table("fp", column("patient_id"))
+    visible = literal_sql(visible_file(scope, f, fp.c.patient_id))
+    return (
+        "SELECT DISTINCT f.file_id::text, coalesce(f.file_name, ''), coalesce(f.md5sum, ''), "
+        "coalesce(f.file_size::text, ''), coalesce(f.state, '') "
+        "FROM cohort_member m JOIN file_patient fp ON fp.patient_id = m.patient_id "
+        f"JOIN data_file f ON f.id = fp.file_id WHERE m.cohort_version_id = {int(version_id)} AND {visible} "
+        "ORDER BY 1"
+    )
+
+
+def idc_manifest_query(version_id: int) -> str:
+    """Distinct S3 URLs of the members' IDC series (live), for s5cmd."""
+    return (
+        "SELECT DISTINCT s.series_aws_url FROM cohort_member m "
+        "JOIN identity_link l ON l.patient_id = m.patient_id AND l.commons = 'idc' "
+        "JOIN idc_patient ip ON ip.collection_id = l.namespace AND ip.patient_id = l.external_id "
+        "AND ip.retired_release_id IS NULL "
+        "JOIN imaging_series s ON s.idc_patient_id = ip.id AND s.retired_release_id IS NULL "
+        f"WHERE m.cohort_version_id = {int(version_id)} AND s.series_aws_url IS NOT NULL ORDER BY 1"
+    )
+
+
 def files_columns() -> list[tuple[str, pa.DataType]]:
     return [(f.name, f.type) for f in FILES_SCHEMA]
 
