@@ -54,7 +54,7 @@ def _child(url: str, export_id: int) -> None:
 
     result = run_export(factory, export_id, Scope.everything("bench"), progress=progress)
     wall = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = _vm_hwm_kb()
     print(
         json.dumps(
             {
@@ -70,6 +70,16 @@ def _child(url: str, export_id: int) -> None:
             }
         )
     )
+
+
+def _vm_hwm_kb() -> int:
+    """This process's peak RSS (VmHWM). Not ``getrusage``: its ``ru_maxrss`` survives exec, so a child would
+    report its parent's peak."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _build(url: str, patients: int, dim: int, files_per_patient: int, seed: int) -> dict[str, float]:
