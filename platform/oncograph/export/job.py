@@ -355,6 +355,7 @@ def _write_all(
         step += 1
         report(stage, step, total_steps)
 
+    snapshot = str(conn.execute(text("SELECT pg_export_snapshot()")).scalar_one())
     # 1. patient-level facts computed in SQL, joined in Python (a few values per member)
     member_rows = conn.execute(
         text(
@@ -489,11 +490,7 @@ def _write_all(
         rec = writer.parquet(
             path,
             embeddings_schema(dim),
-            tables.copy_batches(
-                conn,
-                tables.embeddings_query(version_id, modality, model, dim),
-                tables.embeddings_columns(dim),
-            ),
+            tables.embedding_batches(conn, snapshot, version_id, modality, model, dim),
         )
         emb_records.append({"modality": modality, "model": model, "dim": dim, "path": path, "rows": rec.rows})
     for (run,) in conn.execute(

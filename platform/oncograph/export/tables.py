@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -402,16 +403,97 @@ def embedding_sets(conn: Connection, version_id: int) -> list[tuple[str, str, in
     return [(str(a), str(b), int(c)) for a, b, c in rows]
 
 
-def embeddings_query(version_id: int, modality: str, model: str, dim: int) -> sql.Composable:
+def embeddings_query(
+    version_id: int, modality: str, model: str, dim: int, *, vectors: bool
+) -> sql.Composable:
+    """The members' embeddings of one set in export order: the metadata columns, or (``vectors``) only the
+    vector column, for the binary path."""
+    columns = (
+        "e.vector"
+        if vectors
+        else "p.case_id::text, e.object_kind, e.object_id, e.modality, e.model, e.model_version, e.run_id"
+    )
     return sql.SQL(
-        "SELECT p.case_id::text, e.object_kind, e.object_id, e.modality, e.model, e.model_version, e.run_id, "
-        "e.vector::text FROM cohort_member m JOIN patient p ON p.id = m.patient_id "
+        "SELECT {columns} FROM cohort_member m JOIN patient p ON p.id = m.patient_id "
         "JOIN embedding e ON e.patient_id = p.id "
         "WHERE m.cohort_version_id = {v} AND e.modality = {mod} AND e.model = {model} AND e.dim = {dim} "
         "ORDER BY p.case_id, e.object_kind, e.object_id, e.model_version"
     ).format(
-        v=sql.Literal(version_id), mod=sql.Literal(modality), model=sql.Literal(model), dim=sql.Literal(dim)
+        columns=sql.SQL(columns),
+        v=sql.Literal(version_id),
+        mod=sql.Literal(modality),
+        model=sql.Literal(model),
+        dim=sql.Literal(dim),
     )
+
+
+_PGCOPY = b"PGCOPY\n\xff\r\n\x00"
+
+
+def vector_chunks(raw: Any, query: sql.Composable, dim: int) -> Iterator[np.ndarray]:
+    """float32 arrays ``[n, dim]`` from ``COPY (SELECT vector ...) TO STDOUT (FORMAT binary)`` on the psycopg
+    connection ``raw``. A pgvector value travels as int16 dim, int16 0, then ``dim`` big-endian float4, so
+    every row has the same size and a whole chunk converts with one numpy view."""
+    row = np.dtype(
+        [("fields", ">i2"), ("size", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("v", ">f4", (dim,))]
+    )
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(query)
+    buffer = bytearray()
+    started = False
+    with raw.cursor() as cur, cur.copy(statement) as copy:
+        for chunk in copy:
+            buffer += chunk
+            if not started:
+                if len(buffer) < 19:
+                    continue
+                if bytes(buffer[:11]) != _PGCOPY:
+                    raise ValueError("not a PostgreSQL binary COPY stream")
+                extension = int.from_bytes(buffer[15:19], "big")
+                del buffer[: 19 + extension]
+                started = True
+            n = len(buffer) // row.itemsize
+            if n:
+                rows = np.frombuffer(bytes(buffer[: n * row.itemsize]), dtype=row)
+                del buffer[: n * row.itemsize]
+                if not (np.all(rows["size"] == 4 + 4 * dim) and np.all(rows["dim"] == dim)):
+                    raise ValueError(f"an embedding of another dimension than {dim} in the stream")
+                yield rows["v"].astype("<f4")
+    if bytes(buffer) not in (b"\xff\xff", b""):
+        raise ValueError(f"{len(buffer)} unexpected bytes at the end of the vector stream")
+
+
+def embedding_batches(
+    conn: Connection, snapshot: str, version_id: int, modality: str, model: str, dim: int
+) -> Iterator[pa.RecordBatch]:
+    """The embeddings of one set as record batches: metadata through the CSV path on ``conn``, vectors through
+    binary COPY on a second connection that shares ``conn``'s snapshot (``pg_export_snapshot``), zipped in
+    the same order."""
+    meta_columns = [(n, t) for n, t in embeddings_columns(dim) if n != "vector"]
+    schema = embeddings_schema(dim)
+    pooled = conn.engine.raw_connection()
+    try:
+        raw = pooled.driver_connection
+        assert raw is not None
+        raw.rollback()
+        with raw.cursor() as cur:
+            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        vectors = vector_chunks(raw, embeddings_query(version_id, modality, model, dim, vectors=True), dim)
+        pending = np.empty((0, dim), dtype="<f4")
+        meta = copy_batches(
+            conn, embeddings_query(version_id, modality, model, dim, vectors=False), meta_columns
+        )
+        for batch in meta:
+            while len(pending) < batch.num_rows:
+                pending = np.concatenate([pending, next(vectors)])
+            take, pending = pending[: batch.num_rows], pending[batch.num_rows :]
+            column = pa.FixedSizeListArray.from_arrays(pa.array(take.reshape(-1), pa.float32()), dim)
+            yield pa.RecordBatch.from_arrays([*batch.columns, column], schema=schema)
+        if len(pending) or next(vectors, None) is not None:
+            raise RuntimeError("embedding metadata and vectors differ in length")
+        raw.rollback()
+    finally:
+        pooled.close()
 
 
 def embeddings_columns(dim: int) -> list[tuple[str, pa.DataType]]:
