@@ -438,28 +438,49 @@ def vector_chunks(raw: Any, query: sql.Composable, dim: int) -> Iterator[np.ndar
         [("fields", ">i2"), ("size", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("v", ">f4", (dim,))]
     )
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(query)
-    buffer = bytearray()
+    parts: list[bytes] = []
+    held = 0
+    rest = b""
     started = False
+
+    def convert(data: bytes) -> tuple[np.ndarray, bytes]:
+        n = len(data) // row.itemsize
+        rows = np.frombuffer(data, dtype=row, count=n)
+        if not (np.all(rows["size"] == 4 + 4 * dim) and np.all(rows["dim"] == dim)):
+            raise ValueError(f"an embedding of another dimension than {dim} in the stream")
+        return rows["v"].astype("<f4").reshape(n, dim), data[n * row.itemsize :]
+
     with raw.cursor() as cur, cur.copy(statement) as copy:
         for chunk in copy:
-            buffer += chunk
+            parts.append(bytes(chunk))
+            held += len(chunk)
+            if held < VECTOR_CHUNK_BYTES:
+                continue
+            data = rest + b"".join(parts)
+            parts, held = [], 0
             if not started:
-                if len(buffer) < 19:
-                    continue
-                if bytes(buffer[:11]) != _PGCOPY:
-                    raise ValueError("not a PostgreSQL binary COPY stream")
-                extension = int.from_bytes(buffer[15:19], "big")
-                del buffer[: 19 + extension]
-                started = True
-            n = len(buffer) // row.itemsize
-            if n:
-                rows = np.frombuffer(bytes(buffer[: n * row.itemsize]), dtype=row)
-                del buffer[: n * row.itemsize]
-                if not (np.all(rows["size"] == 4 + 4 * dim) and np.all(rows["dim"] == dim)):
-                    raise ValueError(f"an embedding of another dimension than {dim} in the stream")
-                yield rows["v"].astype("<f4")
-    if bytes(buffer) not in (b"\xff\xff", b""):
-        raise ValueError(f"{len(buffer)} unexpected bytes at the end of the vector stream")
+                data, started = _skip_header(data), True
+            vectors, rest = convert(data)
+            yield vectors
+    data = rest + b"".join(parts)
+    if not started:
+        data = _skip_header(data)
+    vectors, rest = convert(data)
+    if len(vectors):
+        yield vectors
+    if rest not in (b"\xff\xff", b""):
+        raise ValueError(f"{len(rest)} unexpected bytes at the end of the vector stream")
+
+
+#: Bytes of binary COPY data converted at once (the stream arrives in small chunks).
+VECTOR_CHUNK_BYTES = 8 << 20
+
+
+def _skip_header(data: bytes) -> bytes:
+    if data[:11] != _PGCOPY:
+        raise ValueError("not a PostgreSQL binary COPY stream")
+    extension = int.from_bytes(data[15:19], "big")
+    return data[19 + extension :]
 
 
 def embedding_batches(
@@ -479,17 +500,25 @@ def embedding_batches(
             cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
         vectors = vector_chunks(raw, embeddings_query(version_id, modality, model, dim, vectors=True), dim)
-        pending = np.empty((0, dim), dtype="<f4")
+        held: list[np.ndarray] = []
+        count = 0
         meta = copy_batches(
             conn, embeddings_query(version_id, modality, model, dim, vectors=False), meta_columns
         )
         for batch in meta:
-            while len(pending) < batch.num_rows:
-                pending = np.concatenate([pending, next(vectors)])
-            take, pending = pending[: batch.num_rows], pending[batch.num_rows :]
+            while count < batch.num_rows:
+                more = next(vectors, None)
+                if more is None:
+                    raise RuntimeError("fewer embedding vectors than metadata rows")
+                held.append(more)
+                count += len(more)
+            pending = held[0] if len(held) == 1 else np.concatenate(held)
+            take = pending[: batch.num_rows]
+            held = [pending[batch.num_rows :]]
+            count = len(held[0])
             column = pa.FixedSizeListArray.from_arrays(pa.array(take.reshape(-1), pa.float32()), dim)
             yield pa.RecordBatch.from_arrays([*batch.columns, column], schema=schema)
-        if len(pending) or next(vectors, None) is not None:
+        if count or next(vectors, None) is not None:
             raise RuntimeError("embedding metadata and vectors differ in length")
         raw.rollback()
     finally:
