@@ -2,9 +2,6 @@
 
 from oncograph.db.models import imaging, proteomics  # noqa: F401  (register their tables)
 from oncograph.db.models.access import ROLES, AccessGrant, ApiKey, Principal
-from oncograph.db.models.cohorts import Cohort, CohortMember, CohortVersion
-from oncograph.db.models.embeddings import Embedding
-from oncograph.db.models.exports import EXPORT_STATUSES, Export
 from oncograph.db.models.base import Base
 from oncograph.db.models.biospecimen import (
     Aliquot,
@@ -28,26 +25,28 @@ from oncograph.db.models.clinical import (
     Project,
     Treatment,
 )
+from oncograph.db.models.cohorts import Cohort, CohortMember, CohortVersion
+from oncograph.db.models.embeddings import Embedding
+from oncograph.db.models.exports import EXPORT_STATUSES, Export
 from oncograph.db.models.identity import IdentityLink
 from oncograph.db.models.provenance import Quarantine, Run, SourceDocument, SourceRelease
 
 __all__ = [
     "EXPORT_STATUSES",
-    "Export",
     "ROLES",
     "AccessGrant",
+    "Aliquot",
+    "Analyte",
     "ApiKey",
+    "Base",
     "Cohort",
     "CohortMember",
     "CohortVersion",
-    "Embedding",
-    "Principal",
-    "Aliquot",
-    "Analyte",
-    "Base",
     "DataFile",
     "Demographic",
     "Diagnosis",
+    "Embedding",
+    "Export",
     "Exposure",
     "FamilyHistory",
     "FilePatient",
@@ -57,6 +56,7 @@ __all__ = [
     "PathologyDetail",
     "Patient",
     "Portion",
+    "Principal",
     "Program",
     "Project",
     "Quarantine",
