@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph.db.engine import transaction
+from oncograph.db.materialized import refresh_patient_modalities
 from oncograph.domain.barcodes import is_tcga_patient_barcode
 from oncograph.lineage.runs import RunHandle, finish_run, start_run
 
@@ -152,5 +153,7 @@ def run_linking(factory: sessionmaker[Session]) -> tuple[RunHandle, dict[str, di
     with transaction(factory) as s:
         run = start_run(s, transform="link_identities", parameters={})
         created = link_identities(s, run_id=run.id)
+        # the cohort engine's per-patient modalities depend on files, series and links: recompute them
+        refresh_patient_modalities(s)
         finish_run(s, run, status="succeeded", counts={"created": created})
     return run, created

@@ -35,12 +35,14 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    column,
     func,
     lateral,
     literal,
     not_,
     or_,
     select,
+    table,
     true,
     union_all,
 )
@@ -304,7 +306,38 @@ MODALITIES: tuple[str, ...] = tuple(
 )
 
 
+#: The materialised per-patient modalities (migration 0007; refreshed after every ingest's linking step).
+PATIENT_MODALITY = table(
+    "patient_modality",
+    column("patient_id", BigInteger),
+    column("modality", Text),
+    column("via_open_data", Boolean),
+)
+
+
 def _modalities(scope: Scope) -> Source:
+    """Modalities from ``patient_modality`` (visible without a grant when any source is not a controlled
+    file), plus live embeddings."""
+    pm = PATIENT_MODALITY.alias("fpm")
+    conditions: list[ColumnElement[bool]] = []
+    if not scope.unrestricted:
+        open_source = pm.c.via_open_data.is_(True)
+        conditions.append(
+            or_(open_source, pm.c.patient_id.in_(granted_patients(scope)))
+            if scope.granted_projects
+            else open_source
+        )
+    e: FromClause = Embedding.__table__.alias("fme")
+    sub = union_all(
+        select(pm.c.patient_id.label("pid"), pm.c.modality.label("value")).where(*conditions),
+        select(e.c.patient_id.label("pid"), literal("embedding").label("value")).distinct(),
+    ).subquery("fm")
+    return Source(sub.c.pid, sub.c.value, (sub,))
+
+
+def live_modalities(scope: Scope) -> Source:
+    """The same modalities computed from the graph tables now (what ``patient_modality`` materialises, plus
+    embeddings): the definition the view must match, and a fallback for checks."""
     parts: list[Select[Any]] = []
     for label, recognise in FILE_MODALITIES.items():
         fp = FILE_PATIENT.alias()
@@ -478,25 +511,25 @@ _SKIP = {
 
 
 def _table_fields(prefix: str, model: type[Any], *, exclude: set[str]) -> Iterable[Field]:
-    table: Table = model.__table__
-    for column in table.columns:
-        if column.name in _SKIP or column.name in exclude:
+    model_table: Table = model.__table__
+    for col in model_table.columns:
+        if col.name in _SKIP or col.name in exclude:
             continue
         kind: FieldType
-        if isinstance(column.type, Boolean):
+        if isinstance(col.type, Boolean):
             kind = "boolean"
-        elif isinstance(column.type, Integer | BigInteger):
+        elif isinstance(col.type, Integer | BigInteger):
             kind = "integer"
-        elif isinstance(column.type, Double):
+        elif isinstance(col.type, Double):
             kind = "number"
         else:
             kind = "string"
         build = (
-            _child_col_uuid(model, column.name)
-            if isinstance(column.type, UUID)
-            else _child_col(model, column.name)
+            _child_col_uuid(model, col.name)
+            if isinstance(col.type, UUID)
+            else _child_col(model, col.name)
         )
-        yield Field(f"{prefix}.{column.name}", kind, f"{model.__tablename__}.{column.name}", build)
+        yield Field(f"{prefix}.{col.name}", kind, f"{model.__tablename__}.{col.name}", build)
 
 
 def _child_col_uuid(model: type[Any], column: str) -> Callable[[Scope], Source]:

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Numeric, Select, cast, distinct, func, literal, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Numeric,
+    Select,
+    TableClause,
+    cast,
+    column,
+    distinct,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+    tuple_,
+)
 
 from oncograph.access import Scope
 from oncograph.cohorts.fields import FIELDS, PATIENT, Field, get_field, suggest, visible_patient
@@ -112,53 +132,86 @@ def facets(
 ) -> tuple[int, list[Facet]]:
     """The cohort's size and one facet per field: value counts for categorical fields, a histogram of
     ``bins`` "nice" bins (or a given interval) for numeric ones. Counts are patients, not records: a patient
-    with two diagnoses in the same bin counts once there."""
+    with two diagnoses in the same bin counts once there.
+
+    The cohort is computed once into a temporary table (the filter may be expensive); each terms facet is one
+    statement (``GROUPING SETS`` gives the per-value and the with-any-value counts in one pass), a histogram
+    two (its statistics, then its bins). Fields with one value per patient count rows, not distinct ids.
+    """
     node = parse(filters)
     fields = resolve_fields(names)
-    cohort = cohort_select(node, scope).cte("cohort")
-    total = int(conn.execute(select(func.count()).select_from(cohort)).scalar_one())
-    out: list[Facet] = []
-    for f in fields:
-        src = f.source(scope)
-        rows = src.select(src.pid.in_(select(cohort.c.id))).subquery("vals")
-        with_value = int(
-            conn.execute(
-                select(func.count(distinct(rows.c.pid))).where(rows.c.value.is_not(None))
-            ).scalar_one()
-        )
-        missing = total - with_value
-        if f.facet == "terms":
-            n = func.count(distinct(rows.c.pid)).label("n")
-            q = (
-                select(rows.c.value, n)
-                .where(rows.c.value.is_not(None))
-                .group_by(rows.c.value)
-                .order_by(n.desc(), rows.c.value)
-            )
-            all_rows = conn.execute(q.limit(size + 1)).all()
-            distinct_values = len(all_rows)
-            if distinct_values > size:
-                distinct_values = int(
-                    conn.execute(
-                        select(func.count(distinct(rows.c.value))).where(rows.c.value.is_not(None))
-                    ).scalar_one()
-                )
-            buckets = [(_json_value(v), int(c)) for v, c in all_rows[:size]]
-            out.append(TermsFacet(f.name, buckets, missing, max(0, distinct_values - size)))
-        else:
-            out.append(_histogram(conn, f, rows, missing, bins, (intervals or {}).get(f.name)))
+    with cohort_table(conn, node, scope) as cohort:
+        total = int(conn.execute(select(func.count()).select_from(cohort)).scalar_one())
+        out: list[Facet] = []
+        for f in fields:
+            src = f.source(scope)
+            rows = src.select(src.pid.in_(select(cohort.c.id)), src.value.is_not(None)).subquery("vals")
+            patients = func.count() if not f.nested else func.count(distinct(rows.c.pid))
+            if f.facet == "terms":
+                out.append(_terms(conn, f, rows, patients, total, size))
+            else:
+                out.append(_histogram(conn, f, rows, patients, total, bins, (intervals or {}).get(f.name)))
     return total, out
 
 
+_temp_names = itertools.count()
+
+
+@contextmanager
+def cohort_table(conn: Connection, node: Node | None, scope: Scope) -> Iterator[TableClause]:
+    """The cohort's patient ids in a temporary table (dropped afterwards), analysed for the planner."""
+    name = f"og_cohort_{os.getpid()}_{next(_temp_names)}"
+    conn.execute(text("SET LOCAL work_mem = '32MB'"))
+    conn.execute(text(f"CREATE TEMP TABLE {name} (id bigint PRIMARY KEY) ON COMMIT DROP"))
+    cohort = table(name, column("id", BigInteger))
+    try:
+        conn.execute(insert(cohort).from_select(["id"], cohort_select(node, scope)))
+        conn.execute(text(f"ANALYZE {name}"))
+        yield cohort
+    finally:
+        conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+
+
+def _terms(conn: Connection, f: Field, rows: Any, patients: Any, total: int, size: int) -> TermsFacet:
+    n = patients.label("n")
+    grouped = (
+        select(rows.c.value, n, func.grouping(rows.c.value).label("g"))
+        .group_by(func.grouping_sets(tuple_(rows.c.value), tuple_()))
+        .subquery("grouped")
+    )
+    q = (
+        select(grouped.c.value, grouped.c.n, grouped.c.g, func.count().over().label("groups"))
+        .order_by(grouped.c.g.desc(), grouped.c.n.desc(), grouped.c.value)
+        .limit(size + 1)
+    )
+    result = conn.execute(q).all()
+    with_value = int(result[0].n) if result and result[0].g == 1 else 0
+    values = [r for r in result if r.g == 0]
+    distinct_values = int(result[0].groups) - 1 if result else 0
+    buckets = [(_json_value(r.value), int(r.n)) for r in values[:size]]
+    return TermsFacet(f.name, buckets, total - with_value, max(0, distinct_values - size))
+
+
 def _histogram(
-    conn: Connection, f: Field, rows: Any, missing: int, bins: int, interval: float | None
+    conn: Connection,
+    f: Field,
+    rows: Any,
+    patients: Any,
+    total: int,
+    bins: int,
+    interval: float | None,
 ) -> HistogramFacet:
     stats_row = conn.execute(
         select(
-            func.min(rows.c.value), func.max(rows.c.value), func.avg(rows.c.value), func.count(rows.c.value)
-        ).where(rows.c.value.is_not(None))
+            func.min(rows.c.value),
+            func.max(rows.c.value),
+            func.avg(rows.c.value),
+            func.count(rows.c.value),
+            patients,
+        )
     ).one()
-    lo, hi, mean, n = stats_row
+    lo, hi, mean, n, with_value = stats_row
+    missing = total - int(with_value)
     stats: dict[str, float | None] = {
         "min": _num(lo),
         "max": _num(hi),
@@ -172,12 +225,7 @@ def _histogram(
     step = Decimal(repr(width))
     exact = literal(step, Numeric())
     bucket = (func.floor(cast(rows.c.value, Numeric) / exact) * exact).label("lo")
-    q = (
-        select(bucket, func.count(distinct(rows.c.pid)))
-        .where(rows.c.value.is_not(None))
-        .group_by(literal_column("1"))
-        .order_by(literal_column("1"))
-    )
+    q = select(bucket, patients).group_by(literal_column("1")).order_by(literal_column("1"))
     buckets = [(float(b), float(Decimal(b) + step), int(c)) for b, c in conn.execute(q)]
     return HistogramFacet(f.name, width, buckets, missing, stats)
 
@@ -228,18 +276,20 @@ class ModalityMatrix:
 
 def modality_matrix(conn: Connection, filters: Any, scope: Scope) -> ModalityMatrix:
     node = parse(filters)
-    cohort = cohort_select(node, scope).cte("cohort")
-    total = int(conn.execute(select(func.count()).select_from(cohort)).scalar_one())
-    src = FIELDS["modalities"].source(scope)
-    rows = src.select(src.pid.in_(select(cohort.c.id))).subquery("mods")
-    per_patient = (
-        select(rows.c.pid, func.array_agg(distinct(rows.c.value)).label("mods"))
-        .group_by(rows.c.pid)
-        .subquery()
-    )
-    combos = conn.execute(
-        select(per_patient.c.mods, func.count()).group_by(per_patient.c.mods).order_by(func.count().desc())
-    ).all()
+    with cohort_table(conn, node, scope) as cohort:
+        total = int(conn.execute(select(func.count()).select_from(cohort)).scalar_one())
+        src = FIELDS["modalities"].source(scope)
+        rows = src.select(src.pid.in_(select(cohort.c.id))).subquery("mods")
+        per_patient = (
+            select(rows.c.pid, func.array_agg(distinct(rows.c.value)).label("mods"))
+            .group_by(rows.c.pid)
+            .subquery()
+        )
+        combos = conn.execute(
+            select(per_patient.c.mods, func.count())
+            .group_by(per_patient.c.mods)
+            .order_by(func.count().desc())
+        ).all()
     combinations = [(tuple(sorted(m)), int(c)) for m, c in combos]
     with_any = sum(c for _, c in combinations)
     if total - with_any:

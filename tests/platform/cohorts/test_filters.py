@@ -23,6 +23,7 @@ from oncograph.access import Scope
 from oncograph.cohorts.fields import FIELDS
 from oncograph.cohorts.filters import BoolNode, FilterError, Leaf, parse
 from oncograph.cohorts.query import TermsFacet, count, facets, member_ids, modality_matrix
+from oncograph.db.materialized import refresh_patient_modalities
 from oncograph.sources.gdc.mirror import MirrorStore, build_mirror_directory
 from oncograph.sources.gdc.mirror.filters import evaluate, parse_filters
 
@@ -913,6 +914,7 @@ def controlled(sample_conn: Connection) -> Iterator[dict[str, set[int]]]:
     sample_conn.execute(
         text("UPDATE data_file SET access = 'controlled' WHERE id = ANY(:ids)"), {"ids": sorted(brca_files)}
     )
+    refresh_patient_modalities(sample_conn)  # as an ingest's linking step would
     yield {"chol": chol, "brca_files": brca_files}
 
 

@@ -1,0 +1,12 @@
+"""Materialised views the read paths use, and their refresh (run after every ingest by identity linking)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session
+
+
+def refresh_patient_modalities(conn: Connection | Session) -> None:
+    """Recompute ``patient_modality`` from the graph (the modalities every patient has). Call after changing
+    files, IDC series or identity links outside an ingest (ingests refresh it when they link)."""
+    conn.execute(text("REFRESH MATERIALIZED VIEW patient_modality"))
