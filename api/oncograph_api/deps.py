@@ -20,6 +20,8 @@ from oncograph.db import get_engine, session_factory, transaction
 from oncograph.db.models import ROLES, Principal
 from oncograph.errors import AuthenticationError, PermissionDeniedError
 from oncograph.settings import Settings
+from oncograph_api.errors import InvalidParameter
+from oncograph_api.schemas import UNSTORABLE_TEXT, unstorable_text
 
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 """viewer < curator < admin."""
@@ -121,6 +123,18 @@ def get_caller(
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def storable_parameters(request: Request) -> None:
+    """Refuse (HTTP 422) a path or query parameter that PostgreSQL could not hold as text (a NUL character),
+    before any route compares it with the database. Run for every route (the app's dependency)."""
+    for where, items in (
+        ("path", request.path_params.items()),
+        ("query", request.query_params.multi_items()),
+    ):
+        for name, value in items:
+            if unstorable_text(value) is not None:
+                raise InvalidParameter(f"{where}.{name}", UNSTORABLE_TEXT)
 
 
 def require_role(role: str) -> Callable[[Caller], Caller]:

@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from oncograph.cohorts.filters import FilterError, Problem
 from oncograph.errors import (
@@ -187,14 +188,35 @@ def _http_response(request: Request, exc: StarletteHTTPException) -> JSONRespons
         detail = f"no endpoint {request.method} {request.url.path} (GET /docs lists the endpoints)"
     title = known.title if known else phrase
     slug = known.slug if known else phrase.lower().replace(" ", "-") or f"http-{exc.status_code}"
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
     return problem_response(
         request,
         status=exc.status_code,
         slug=slug,
         title=title,
         detail=detail,
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document gives the request's path (RFC 9110 ``Allow``). Starlette's own 405 names
+    only the first route of the path (``Allow: POST`` for ``/cohorts``, which also answers GET). A path that
+    matches a literal path (``/cohorts/upload``) is that resource, not an instance of ``/cohorts/{cohort_id}``."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    matching = [template for template in paths if compile_path(template)[0].match(request.url.path)]
+    literal = [template for template in matching if "{" not in template]
+    methods = {method.upper() for template in literal or matching for method in paths[template]}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return [method for method in _METHODS if method in methods]
 
 
 _DESCRIPTIONS = {
@@ -222,9 +244,15 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def problem_media_types(schema: dict[str, Any]) -> dict[str, Any]:
-    """Move the error responses of an OpenAPI document from ``application/json`` to the problem media type."""
+    """Move the error responses of an OpenAPI document from ``application/json`` to the problem media type, and
+    document the 400 of a body that cannot be read (FastAPI's answer to a JSON body that is not UTF-8)."""
     for path in schema.get("paths", {}).values():
         for operation in path.values():
+            if "requestBody" in operation and "400" not in operation.get("responses", {}):
+                operation["responses"]["400"] = {
+                    "description": "The body could not be read (e.g. JSON that is not UTF-8).",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                }
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 if str(status)[:1] in ("4", "5") and "application/json" in content:

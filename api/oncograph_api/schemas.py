@@ -1,8 +1,9 @@
 """Request and response payloads of the REST API: one pydantic model per payload, every field described.
 
-Input models forbid unknown keys (a misspelt key is an error, not silently ignored). Counts that small-count
-suppression may hide are ``int | str``: the number, or the string ``"<N>"`` when it lies between 1 and N - 1
-(``ONCOGRAPH_MIN_CELL_COUNT`` = N; 0 turns suppression off).
+Input models forbid unknown keys (a misspelt key is an error, not silently ignored) and values of another JSON
+type (``"size": "5"`` is an error, not 5). Counts that small-count suppression may hide are ``int | str``: the
+number, or the string ``"<N>"`` when it lies between 1 and N - 1 (``ONCOGRAPH_MIN_CELL_COUNT`` = N; 0 turns
+suppression off).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from oncograph.cohorts.survival import SurvivalResult
 
@@ -39,8 +40,64 @@ FilterBody = Annotated[
 ]
 
 
+PG_INT_MAX = 2**31 - 1
+"""The largest PostgreSQL ``integer`` (cohort version numbers)."""
+PG_BIGINT_MAX = 2**63 - 1
+"""The largest PostgreSQL ``bigint`` (row ids): a larger id in a request is invalid, not a server error."""
+JSON_INT_MAX = 2**53 - 1
+"""The largest integer that every JSON reader holds exactly (a double): the bound of ids in JSON bodies."""
+
+UNSTORABLE_TEXT = "text must not contain NUL (U+0000) characters or unpaired surrogates"
+
+
+def unstorable_text(value: Any, path: str = "") -> str | None:
+    """Where (``path`` extended into ``value``) the first string that PostgreSQL cannot hold is: one with a NUL
+    character or an unpaired surrogate (JSON can escape both), in ``value`` or the lists and dicts in it; None
+    when every string is storable."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return path
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = unstorable_text(key, where)
+            if found is None:
+                found = unstorable_text(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = unstorable_text(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _integral(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral)]
+"""An integer of a strict input model as JSON Schema reads one: 3 or 3.0, not "3", 3.5 or true."""
+
+
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a value of the wrong JSON type is an error (`"shared": 0` is not read as false); and NaN or Infinity
+    # (which Python's JSON reader takes) are no numbers.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        where = unstorable_text(data)
+        if where is not None:
+            raise ValueError(f"{UNSTORABLE_TEXT} (at {where or 'the body'})")
+        return data
 
 
 class _Output(BaseModel):
@@ -213,9 +270,9 @@ class FacetsRequest(_Input):
         description="Fields to facet (GET /fields); categorical fields give terms, numeric ones a histogram.",
         examples=[["diagnoses.stage", "demographic.age_at_index"]],
     )
-    size: int = Field(default=50, ge=1, le=1000, description="Terms returned per categorical facet.")
-    bins: int = Field(default=10, ge=1, le=200, description="About how many bins a histogram gets.")
-    intervals: dict[str, float] | None = Field(
+    size: JsonInt = Field(default=50, ge=1, le=1000, description="Terms returned per categorical facet.")
+    bins: JsonInt = Field(default=10, ge=1, le=200, description="About how many bins a histogram gets.")
+    intervals: dict[str, Annotated[float, Field(gt=0)]] | None = Field(
         default=None,
         description="A fixed bin width per numeric field (overrides `bins`).",
         examples=[{"diagnoses.age_at_diagnosis": 3652.5}],
@@ -309,7 +366,10 @@ class SetOperationRequest(_Input):
     op: Literal["union", "intersection", "difference"] = Field(
         description="`difference`: the first cohort minus all others.", examples=["intersection"]
     )
-    cohorts: list[int] = Field(min_length=2, max_length=100, description="Cohort ids.", examples=[[1, 2, 3]])
+    # the bounds before the validator: after it, pydantic leaves them out of the JSON schema
+    cohorts: list[Annotated[int, Field(ge=1, le=JSON_INT_MAX), BeforeValidator(_integral)]] = Field(
+        min_length=2, max_length=100, description="Cohort ids.", examples=[[1, 2, 3]]
+    )
     name: str = Field(min_length=1, max_length=200, description="Name of the new cohort.")
     description: str | None = Field(default=None, max_length=10_000, description="What the cohort is for.")
     shared: bool = Field(default=False, description="Visible to every user.")

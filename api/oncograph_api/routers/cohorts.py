@@ -17,8 +17,11 @@ from oncograph.cohorts import saved
 from oncograph.cohorts.patients import visible_case_ids
 from oncograph.errors import ValidationError
 from oncograph_api.deps import Caller, CallerDep, ConnectionDep, CuratorDep, SessionDep
-from oncograph_api.errors import located, parameter, problem_responses
+from oncograph_api.errors import InvalidParameter, located, parameter, problem_responses
 from oncograph_api.schemas import (
+    PG_BIGINT_MAX,
+    PG_INT_MAX,
+    UNSTORABLE_TEXT,
     CohortCreate,
     CohortList,
     CohortPublic,
@@ -28,12 +31,13 @@ from oncograph_api.schemas import (
     RefreshResponse,
     SetOperationRequest,
     ShareRequest,
+    unstorable_text,
 )
 
 router = APIRouter(prefix="/cohorts", tags=["cohorts"])
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-CohortId = Annotated[int, Path(description="Cohort id.", examples=[1])]
+CohortId = Annotated[int, Path(ge=1, le=PG_BIGINT_MAX, description="Cohort id.", examples=[1])]
 
 
 def _public(info: saved.CohortInfo) -> CohortPublic:
@@ -168,6 +172,9 @@ def upload_cohort(
         raise ValidationError("the cohort needs a name", hint="pass ?name=... or a form field 'name'")
     with parameter("body"):
         ids = saved.read_id_file(upload.content)
+    description = description or upload.fields.get("description")
+    if unstorable_text([name, description, ids]) is not None:
+        raise InvalidParameter("body", UNSTORABLE_TEXT)
     with parameter("body"):
         info = saved.create_from_ids(
             session,
@@ -175,7 +182,7 @@ def upload_cohort(
             ids=ids,
             owner=caller.principal,
             scope=caller.scope,
-            description=description or upload.fields.get("description"),
+            description=description,
             shared=shared,
             source=f"upload:{upload.filename}" if upload.filename else "upload",
         )
@@ -290,8 +297,10 @@ def diff_cohort(
     caller: CallerDep,
     session: SessionDep,
     conn: ConnectionDep,
-    from_version: Annotated[int, Query(alias="from", ge=1, description="The older version.")],
-    to_version: Annotated[int | None, Query(alias="to", ge=1, description="The newer version.")] = None,
+    from_version: Annotated[int, Query(alias="from", ge=1, le=PG_INT_MAX, description="The older version.")],
+    to_version: Annotated[
+        int | None, Query(alias="to", ge=1, le=PG_INT_MAX, description="The newer version.")
+    ] = None,
 ) -> DiffPublic:
     return _diff(
         conn, saved.diff(session, cohort_id, caller.principal, from_version, to_version, caller.scope), caller
@@ -310,9 +319,13 @@ def list_members(
     caller: CallerDep,
     session: SessionDep,
     conn: ConnectionDep,
-    after: Annotated[int | None, Query(ge=0, description="`next_after` of the previous page.")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=PG_BIGINT_MAX, description="`next_after` of the previous page.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Page size.")] = 100,
-    version: Annotated[int | None, Query(ge=1, description="Version (default: the latest).")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=PG_INT_MAX, description="Version (default: the latest).")
+    ] = None,
 ) -> MemberPage:
     page = saved.members(
         session,

@@ -11,7 +11,14 @@ from oncograph.cohorts import patients
 from oncograph.cohorts.filters import FilterError, Problem
 from oncograph_api.deps import CallerDep, ConnectionDep
 from oncograph_api.errors import located, parameter, problem_responses
-from oncograph_api.schemas import EXAMPLE_FILTER, PatientDetail, PatientPage, PatientSummary
+from oncograph_api.schemas import (
+    EXAMPLE_FILTER,
+    UNSTORABLE_TEXT,
+    PatientDetail,
+    PatientPage,
+    PatientSummary,
+    unstorable_text,
+)
 
 router = APIRouter(tags=["patients"])
 
@@ -27,9 +34,13 @@ def decode_filters(raw: str | None) -> Any:
     if raw is None or not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        decoded = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise FilterError([Problem("query.filters", f"not valid JSON: {exc.msg} at {exc.pos}")]) from None
+    where = unstorable_text(decoded)
+    if where is not None:
+        raise FilterError([Problem(f"query.filters{'.' + where if where else ''}", UNSTORABLE_TEXT)])
+    return decoded
 
 
 @router.get(
@@ -51,7 +62,12 @@ def list_patients(
         ),
     ] = None,
     sort: Annotated[
-        str, Query(description=SORT_DESCRIPTION, examples=["-age_at_diagnosis"])
+        str,
+        Query(
+            description=SORT_DESCRIPTION,
+            examples=["-age_at_diagnosis"],
+            json_schema_extra={"enum": [f"{d}{name}" for name in patients.SORTS for d in ("", "-")]},
+        ),
     ] = "submitter_id",
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=patients.MAX_LIMIT, description="Page size.")] = 100,

@@ -12,7 +12,7 @@ from oncograph.db.models import Run, SourceRelease
 from oncograph.errors import NotFoundError
 from oncograph_api.deps import CallerDep, SessionDep
 from oncograph_api.errors import InvalidParameter, problem_responses
-from oncograph_api.schemas import LineagePublic, RunPage, RunPublic
+from oncograph_api.schemas import PG_BIGINT_MAX, LineagePublic, RunPage, RunPublic
 
 router = APIRouter(tags=["provenance"])
 
@@ -49,15 +49,19 @@ def _runs_query() -> Any:
 def list_runs(
     caller: CallerDep,
     session: SessionDep,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(description="`next_cursor` of the previous page.", json_schema_extra={"pattern": "^[0-9]+$"}),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
     transform: Annotated[str | None, Query(description="Only runs of this transform.")] = None,
 ) -> RunPage:
     q = _runs_query()
     if cursor is not None:
-        if not cursor.isdigit():
+        if not (cursor.isascii() and cursor.isdigit()):
             raise InvalidParameter("query.cursor", "the cursor is not one this listing returned")
-        q = q.where(Run.id < int(cursor))
+        # runs older than the cursor: one beyond the largest id (a bigint) is before every run
+        q = q.where(Run.id < min(int(cursor), PG_BIGINT_MAX))
     if transform:
         q = q.where(Run.transform == transform)
     rows = session.execute(q.order_by(Run.id.desc()).limit(limit + 1)).all()
@@ -72,7 +76,9 @@ def list_runs(
     responses=problem_responses(401, 404, 422),
 )
 def get_run(
-    run_id: Annotated[int, Path(description="Run id.")], caller: CallerDep, session: SessionDep
+    run_id: Annotated[int, Path(ge=1, le=PG_BIGINT_MAX, description="Run id.")],
+    caller: CallerDep,
+    session: SessionDep,
 ) -> RunPublic:
     row = session.execute(_runs_query().where(Run.id == run_id)).one_or_none()
     if row is None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from oncograph.cohorts import saved
 from oncograph.cohorts.patients import resolve_patient, visible_patient_ids
 from oncograph_api.deps import CallerDep, ConnectionDep, SessionDep
 from oncograph_api.errors import parameter, problem_responses
+from oncograph_api.routers.cohorts import CohortId
 from oncograph_api.schemas import Neighbour, SimilarResponse
 
 router = APIRouter(prefix="/cohorts", tags=["cohort analysis"])
@@ -26,12 +27,21 @@ router = APIRouter(prefix="/cohorts", tags=["cohort analysis"])
     responses=problem_responses(401, 404, 422),
 )
 def similar(
-    cohort_id: Annotated[int, Path(description="Cohort id.")],
+    cohort_id: CohortId,
     caller: CallerDep,
     session: SessionDep,
     conn: ConnectionDep,
     patient: Annotated[str, Query(description="GDC case UUID or barcode.", examples=["TCGA-BH-A0EA"])],
-    model: Annotated[str, Query(max_length=200, description="Embedding model.", examples=["uni"])],
+    model: Annotated[
+        str,
+        Query(
+            max_length=200,
+            description="Embedding model.",
+            examples=["uni"],
+            # the names oncograph.cohorts.similar accepts
+            json_schema_extra={"pattern": "^[A-Za-z0-9._:/@+-]{1,200}$"},
+        ),
+    ],
     k: Annotated[int, Query(ge=1, le=1000, description="How many neighbours.")] = 10,
 ) -> SimilarResponse:
     # Imported here: the similarity core is optional to the rest of the API (pgvector index management).

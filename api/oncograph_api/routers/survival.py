@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from oncograph.cohorts import saved
 from oncograph.cohorts.patients import group_by_field, visible_patient_ids
 from oncograph.cohorts.survival import SURVIVAL_RULES, kaplan_meier
 from oncograph_api.deps import CallerDep, ConnectionDep, SessionDep
 from oncograph_api.errors import located, problem_responses
-from oncograph_api.schemas import SurvivalResponse
+from oncograph_api.routers.cohorts import CohortId
+from oncograph_api.schemas import PG_INT_MAX, SurvivalResponse
 
 router = APIRouter(prefix="/cohorts", tags=["cohort analysis"])
 
@@ -40,7 +41,7 @@ apply to them."""
     responses=problem_responses(401, 404, 422),
 )
 def cohort_survival(
-    cohort_id: Annotated[int, Path(description="Cohort id.")],
+    cohort_id: CohortId,
     caller: CallerDep,
     session: SessionDep,
     conn: ConnectionDep,
@@ -50,7 +51,9 @@ def cohort_survival(
     ] = None,
     max_groups: Annotated[int, Query(ge=1, le=50, description="At most this many value groups.")] = 10,
     alpha: Annotated[float, Query(gt=0, lt=1, description="1 - confidence level of the bands.")] = 0.05,
-    version: Annotated[int | None, Query(ge=1, description="Version (default: the latest).")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=PG_INT_MAX, description="Version (default: the latest).")
+    ] = None,
 ) -> SurvivalResponse:
     number = saved.version(session, cohort_id, caller.principal, version, caller.scope).version
     members = visible_patient_ids(
