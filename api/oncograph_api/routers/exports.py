@@ -13,7 +13,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -48,14 +48,16 @@ class ExportRequest(BaseModel):
         description=f"Stratify the patient-level split by these fields: {', '.join(STRATIFY_FIELDS)}.",
         max_length=len(STRATIFY_FIELDS),
     )
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="Split seed: the same seed gives the same split.")
+    seed: StrictInt = Field(
+        0, ge=0, le=2**31 - 1, description="Split seed: the same seed gives the same split."
+    )
     ratios: list[float] = Field(
         default_factory=lambda: [0.7, 0.15, 0.15],
         min_length=3,
         max_length=3,
         description="train, val, test fractions (non-negative, summing to 1).",
     )
-    overwrite: bool = Field(False, description="Replace an earlier export of the same name.")
+    overwrite: StrictBool = Field(False, description="Replace an earlier export of the same name.")
 
 
 class ExportStatus(BaseModel):

@@ -154,6 +154,10 @@ def create_from_ids(
     """A fixed list of patients, named by GDC case UUID or submitter id (barcode). Ids that match no visible
     patient are reported in the version's ``details.unresolved``; none matching at all is an error."""
     cleaned = list(dict.fromkeys(i.strip() for i in ids if isinstance(i, str) and i.strip()))
+    if any("\x00" in i for i in cleaned):
+        raise ValidationError(
+            "patient ids cannot contain NUL characters", hint="check the id list's encoding"
+        )
     if not cleaned:
         raise ValidationError("no patient ids given", hint="give GDC case UUIDs or submitter ids (barcodes)")
     if len(cleaned) > _MAX_IDS:
@@ -632,7 +636,13 @@ def read_id_file(content: bytes | str | Path) -> list[str]:
         except json.JSONDecodeError as exc:
             raise ValidationError(f"the id file looks like JSON but does not parse: {exc}") from exc
         if isinstance(doc, dict):
-            doc = doc.get("case_ids") or doc.get("ids") or doc.get("data", {}).get("hits") or []
+            data = doc.get("data")
+            doc = (
+                doc.get("case_ids")
+                or doc.get("ids")
+                or (data.get("hits") if isinstance(data, dict) else None)
+                or []
+            )
         for item in doc if isinstance(doc, list) else []:
             if isinstance(item, str):
                 ids.append(item)

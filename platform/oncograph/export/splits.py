@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,12 @@ class Assignment:
 
 
 def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
-    if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1.0) > 1e-6:
+    if (
+        len(ratios) != 3
+        or not all(isinstance(r, int | float) and math.isfinite(r) for r in ratios)
+        or any(r < 0 for r in ratios)
+        or abs(sum(ratios) - 1.0) > 1e-6
+    ):
         raise ValidationError(
             f"split ratios {list(ratios)} must be three non-negative numbers adding up to 1",
             hint="e.g. --ratios 0.7,0.15,0.15 (train, val, test)",

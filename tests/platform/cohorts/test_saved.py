@@ -307,3 +307,18 @@ def test_shared_cohort_with_controlled_members_stays_hidden_without_the_grant(
         assert saved.get(s, chol.id, reader, with_grant).latest.size == 51
         with pytest.raises(NotFoundError):
             saved.get(s, chol.id, owner, Scope(principal="owner", role="curator"))
+
+
+def test_odd_id_files_and_ids_are_clear_errors() -> None:
+    with pytest.raises(ValidationError, match="no patient ids"):
+        saved.read_id_file('{"data": [1]}')
+    with pytest.raises(ValidationError, match="no patient ids"):
+        saved.read_id_file('{"data": "x"}')
+    assert saved.read_id_file('{"data": {"hits": [{"case_id": "A"}]}}') == ["A"]
+
+
+def test_nul_in_ids_is_refused(sample_factory: sessionmaker[Session]) -> None:
+    with sample_factory() as s:
+        alice = _principal(s, "alice")
+        with pytest.raises(ValidationError, match="NUL"):
+            saved.create_from_ids(s, name="x", ids=["TCGA-\x00"], owner=alice, scope=EVERYTHING)
