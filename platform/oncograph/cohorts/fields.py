@@ -525,9 +525,7 @@ def _table_fields(prefix: str, model: type[Any], *, exclude: set[str]) -> Iterab
         else:
             kind = "string"
         build = (
-            _child_col_uuid(model, col.name)
-            if isinstance(col.type, UUID)
-            else _child_col(model, col.name)
+            _child_col_uuid(model, col.name) if isinstance(col.type, UUID) else _child_col(model, col.name)
         )
         yield Field(f"{prefix}.{col.name}", kind, f"{model.__tablename__}.{col.name}", build)
 
