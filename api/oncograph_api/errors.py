@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
@@ -70,6 +71,8 @@ PROBLEMS: Sequence[tuple[type[Exception], ProblemKind]] = (
     (ConflictError, ProblemKind(409, "conflict", "Conflict")),
     (IntegrityError, ProblemKind(409, "conflict", "Conflict", safe=False)),
     (SourceUnavailableError, ProblemKind(503, "source-unavailable", "Source unavailable")),
+    # every pooled connection busy for the pool timeout: the server is saturated, not broken
+    (PoolTimeoutError, ProblemKind(503, "busy", "Server busy", safe=False)),
     (DatabaseError, ProblemKind(503, "database-unavailable", "Database unavailable", safe=False)),
     (OperationalError, ProblemKind(503, "database-unavailable", "Database unavailable", safe=False)),
     (InterfaceError, ProblemKind(503, "database-unavailable", "Database unavailable", safe=False)),
@@ -113,6 +116,8 @@ def problem_response(
         body["errors"] = errors
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": WWW_AUTHENTICATE}
+    if status == 503:
+        headers = {**(headers or {}), "Retry-After": "1"}
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 

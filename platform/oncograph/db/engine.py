@@ -24,7 +24,8 @@ def database_url(settings: Settings | None = None) -> str:
 @functools.lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     """One pooled engine per URL per process."""
-    return create_engine(url, pool_pre_ping=True, future=True)
+    # a pool sized for an API worker under concurrent clients (PostgreSQL's default max_connections is 100)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=30, future=True)
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
