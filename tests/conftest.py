@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+from support.db import release_template
 
 from oncograph.db.embedded import start_embedded
 from oncograph.db.migrate import upgrade
@@ -83,6 +84,7 @@ def _clone(server_url: str, template: str, name: str) -> str:
     admin = _admin(server_url)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        release_template(conn, make_url(template).database or "")
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(template).database}"'))
     admin.dispose()
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
@@ -140,7 +142,7 @@ def sample_url(pg_server_url: str, template_url: str) -> str:
 
 @pytest.fixture(scope="session")
 def sample_engine(sample_url: str) -> Iterator[Engine]:
-    eng = create_engine(sample_url)
+    eng = create_engine(sample_url, pool_pre_ping=True)
     yield eng
     eng.dispose()
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from api.harness import ApiDb
 from sqlalchemy import Engine, create_engine, make_url, text
+from support.db import release_template
 
 _counter = itertools.count()
 
@@ -25,6 +26,7 @@ def api_db(pg_server_url: str, sample_url: str, sample_engine: Engine) -> Iterat
     admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        release_template(conn, make_url(sample_url).database or "")
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(sample_url).database}"'))
     url = make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
     assert "test" in (make_url(url).database or "")

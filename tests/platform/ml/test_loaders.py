@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import sessionmaker
+from support.db import release_template
 
 from oncograph.access import Scope
 from oncograph.cohorts import saved
@@ -70,6 +71,7 @@ def export(
     admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        release_template(conn, make_url(sample_url).database or "")
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(sample_url).database}"'))
     url = make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
     assert "test" in (make_url(url).database or "")
