@@ -56,6 +56,7 @@ Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``."""
 
 ROW_GROUP = 64 * 1024
+ROW_GROUP_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -168,14 +169,17 @@ class _Writer:
                 store_schema=True,
             ) as writer:
                 pending: list[pa.RecordBatch] = []
-                pending_rows = 0
+                pending_rows = pending_bytes = 0
                 for batch in batches:
                     pending.append(batch.cast(schema) if batch.schema != schema else batch)
                     pending_rows += batch.num_rows
-                    if pending_rows >= ROW_GROUP:
+                    pending_bytes += batch.nbytes
+                    # a row group is ROW_GROUP rows or ROW_GROUP_BYTES, whichever comes first: wide rows
+                    # (embedding vectors) must not hold hundreds of MB in memory
+                    if pending_rows >= ROW_GROUP or pending_bytes >= ROW_GROUP_BYTES:
                         writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP)
                         rows += pending_rows
-                        pending, pending_rows = [], 0
+                        pending, pending_rows, pending_bytes = [], 0, 0
                 if pending:
                     writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP)
                     rows += pending_rows
