@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from support.cli import run_cli
 
 from oncograph.sources.gdc.mirror import MirrorStore, build_mirror_directory, serve_mirror
 
@@ -24,22 +23,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, gdc_data: Path) -> MirrorSto
 def _run(
     args: list[str], db_url: str, tmp_path: Path, timeout: int = 240
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "ONCOGRAPH_DATABASE_URL": db_url,
-        "ONCOGRAPH_HOME": str(tmp_path / "home"),
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-        "COLUMNS": "200",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "oncograph_cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_cli(args, db_url, tmp_path, timeout)
 
 
 def test_ingest_lineage_status_round_trip(store: MirrorStore, fresh_db_url: str, tmp_path: Path) -> None:

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, text
+from support.cli import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -21,22 +20,7 @@ pytestmark = pytest.mark.integration
 def _run(
     args: list[str], db_url: str, tmp_path: Path, timeout: int = 400
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "ONCOGRAPH_DATABASE_URL": db_url,
-        "ONCOGRAPH_HOME": str(tmp_path / "home"),
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-        "COLUMNS": "200",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "oncograph_cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_cli(args, db_url, tmp_path, timeout)
 
 
 def _sha(path: Path) -> str:

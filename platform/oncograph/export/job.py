@@ -16,12 +16,12 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session, sessionmaker
 
 import oncograph
@@ -146,7 +146,7 @@ class ExportResult:
     export_id: int
     destination: str
     manifest: dict[str, Any]
-    files: list[FileRecord] = field(default_factory=list)
+    """The published manifest (its ``files`` list every file with size and sha256)."""
 
 
 class _Writer:
@@ -338,7 +338,7 @@ def run_export(
         finish_run(s, run, status="succeeded", counts={"totals": manifest["row_counts"]})
     if progress:
         progress("published", 1, 1)
-    return ExportResult(export_id, destination.url, manifest, [])
+    return ExportResult(export_id, destination.url, manifest)
 
 
 def _write_all(
@@ -584,5 +584,4 @@ __all__ = [
     "Progress",
     "create_export",
     "run_export",
-    "select",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,13 +25,9 @@ from sqlalchemy import (
     Double,
     Integer,
     Table,
-    and_,
-    case,
     column,
-    literal,
     select,
     text,
-    union_all,
 )
 from sqlalchemy import table as sa_table
 from sqlalchemy.dialects import postgresql
@@ -41,13 +36,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from oncograph.access import Scope
 from oncograph.cohorts.fields import (
     DATA_FILE,
-    FILE_MODALITIES,
-    FILE_PATIENT,
-    IDENTITY_LINK,
-    IMAGING_MODALITIES,
-    IMAGING_SERIES,
-    idc_froms,
-    live,
+    live_modalities,
     visible_file,
 )
 from oncograph.db.models import CohortMember, Diagnosis, Exposure, FollowUp, Sample, Treatment
@@ -159,13 +148,6 @@ def literal_sql(expression: Any) -> str:
 # -- patients ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PatientColumns:
-    """The base patient columns read from SQL (survival, modalities and split are added in Python)."""
-
-    columns: tuple[tuple[str, pa.DataType], ...]
-
-
 PATIENT_SQL_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("patient_row", pa.int64()),
     ("case_id", STR),
@@ -219,37 +201,12 @@ def patients_query(version_id: int) -> sql.Composable:
 
 
 def modality_pairs_query(version_id: int, scope: Scope) -> str:
-    """(patient row, modality label) for every member, under the scope (controlled files need a grant)."""
+    """(patient row, modality label) for every member, under the scope (controlled files need a grant):
+    the cohort engine's live modality definition (not its materialised view: an export must be exact)."""
     member: Table = CohortMember.__table__  # type: ignore[assignment]
-    in_cohort = select(member.c.patient_id).where(member.c.cohort_version_id == version_id)
-    parts = []
-    for label, recognise in FILE_MODALITIES.items():
-        fp = FILE_PATIENT.alias()
-        f = DATA_FILE.alias()
-        parts.append(
-            select(fp.c.patient_id, literal(label))
-            .select_from(fp.join(f, f.c.id == fp.c.file_id))
-            .where(fp.c.patient_id.in_(in_cohort), visible_file(scope, f, fp.c.patient_id), recognise(f))
-        )
-    labels = [(dicom, label) for label, dicoms in IMAGING_MODALITIES.items() for dicom in dicoms]
-    link, ip, froms = idc_froms()
-    s = IMAGING_SERIES.alias()
-    parts.append(
-        select(link.c.patient_id, case(*[(s.c.modality == d, lab) for d, lab in labels]))
-        .select_from(froms.join(s, s.c.idc_patient_id == ip.c.id))
-        .where(
-            and_(
-                link.c.patient_id.in_(in_cohort), live(ip), live(s), s.c.modality.in_([d for d, _ in labels])
-            )
-        )
-    )
-    pdc = IDENTITY_LINK.alias()
-    parts.append(
-        select(pdc.c.patient_id, literal("proteomics")).where(
-            pdc.c.commons == "pdc", pdc.c.patient_id.in_(in_cohort)
-        )
-    )
-    return literal_sql(union_all(*parts))
+    src = live_modalities(scope)
+    members = select(member.c.patient_id).where(member.c.cohort_version_id == version_id)
+    return literal_sql(src.select(src.pid.in_(members)))
 
 
 # -- long clinical tables -------------------------------------------------------------------------------
