@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph.access import Scope, authenticate
+from oncograph.access.suppression import AGGREGATE_ROLE, Suppression, suppression_for
 from oncograph.db import get_engine, session_factory, transaction
 from oncograph.db.models import ROLES, Principal
 from oncograph.errors import AuthenticationError, PermissionDeniedError
@@ -24,7 +25,7 @@ from oncograph_api.errors import InvalidParameter
 from oncograph_api.schemas import UNSTORABLE_TEXT, unstorable_text
 
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
-"""viewer < curator < admin."""
+"""aggregate < viewer < curator < admin."""
 
 
 class ApiState:
@@ -87,18 +88,22 @@ _bearer = HTTPBearer(
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The authenticated principal and the access scope its reads are computed under."""
+    """The authenticated principal, the access scope its reads are computed under, and the small-count
+    suppression its counts get (only aggregate-only principals have one; see
+    :mod:`oncograph.access.suppression`)."""
 
     principal: Principal
     scope: Scope
+    suppression: Suppression
 
     @property
     def role(self) -> str:
         return self.principal.role
 
 
-def get_caller(
+def get_any_caller(
     session: SessionDep,
+    state: StateDep,
     api_key: Annotated[str | None, Security(_api_key)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> Caller:
@@ -119,10 +124,32 @@ def get_caller(
             "the API key is not valid (unknown, revoked, or its user is disabled)",
             hint="ask an admin for a new key (`oncograph users key NAME`)",
         )
-    return Caller(authenticated.principal, authenticated.scope)
+    suppression = suppression_for(authenticated.principal.role, state.settings.min_cell_count)
+    return Caller(authenticated.principal, authenticated.scope, suppression)
+
+
+AnyCallerDep = Annotated[Caller, Depends(get_any_caller)]
+"""Any authenticated caller, aggregate-only ones included: for endpoints that answer with (suppressed)
+counts only."""
+
+
+def get_caller(caller: AnyCallerDep) -> Caller:
+    """A caller with record-level access (viewer and above).
+
+    Raises:
+        PermissionDeniedError: an aggregate-only principal (HTTP 403): this endpoint returns records or exact
+            counts of chosen patients.
+    """
+    if caller.role == AGGREGATE_ROLE:
+        raise PermissionDeniedError(
+            "this endpoint answers with patient records or exact counts; your key has aggregate-only access",
+            hint="use GET /projects, GET /fields and POST /facets, or ask an admin for the viewer role",
+        )
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+"""A caller with record-level access: the default for every endpoint."""
 
 
 def storable_parameters(request: Request) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api.harness import ApiDb
+from api.harness import ApiDb, assert_problem
 
 from oncograph.cohorts import query
 
@@ -64,7 +64,8 @@ def test_facets_equal_the_core(api_db: ApiDb) -> None:
 
 def test_small_counts_are_suppressed(api_db: ApiDb) -> None:
     n = 11
-    client, headers = api_db.client(min_cell_count=n), api_db.user("fac-suppressed")
+    # suppression is for aggregate-only access (oncograph.access.suppression); viewers count exactly
+    client, headers = api_db.client(min_cell_count=n), api_db.user("fac-suppressed", "aggregate")
     plain = (
         api_db.client()
         .post(
@@ -108,7 +109,7 @@ def test_small_counts_are_suppressed(api_db: ApiDb) -> None:
 
     listed = {p["project_id"]: p["patients"] for p in client.get("/projects", headers=headers).json()["data"]}
     assert listed["CTSP-DLBCL1"] == f"<{n}" and isinstance(listed["TCGA-BRCA"], int)
-    # row-level answers are not suppressed: the patient listing still counts exactly
+    # no endpoint hands an aggregate-only principal an exact count: records are refused outright
     page = client.get(
         "/patients",
         headers=headers,
@@ -116,5 +117,14 @@ def test_small_counts_are_suppressed(api_db: ApiDb) -> None:
             "limit": 1,
             "filters": '{"op": "=", "content": {"field": "project.project_id", "value": "CTSP-DLBCL1"}}',
         },
+    )
+    assert_problem(page, 403)
+    exact = client.get(
+        "/patients",
+        headers=api_db.user("fac-exact"),
+        params={
+            "limit": 1,
+            "filters": '{"op": "=", "content": {"field": "project.project_id", "value": "CTSP-DLBCL1"}}',
+        },
     ).json()
-    assert page["total"] == 5
+    assert exact["total"] == 5

@@ -136,7 +136,10 @@ def test_grants_and_controlled_projects(fresh_db_url: str, tmp_path: Path) -> No
             text("SELECT controlled FROM project WHERE project_id = 'TCGA-CHOL'")
         ).scalar_one()
     assert flag is True
-    _fails(["projects", "control", "TCGA-NOPE"], fresh_db_url, tmp_path, "no project 'TCGA-NOPE'")
+    # a project not ingested yet may be marked (issue 9 A10): its rows take the mark when they arrive
+    later = json.loads(_ok(["projects", "control", "TCGA-NOPE", "--json"], fresh_db_url, tmp_path).stdout)
+    assert later == {"project_id": "TCGA-NOPE", "controlled": True, "changed": True}
+    _fails(["projects", "control", "bad id!"], fresh_db_url, tmp_path, "invalid project id")
 
     grants = json.loads(_ok(["grants", "list", "--json"], fresh_db_url, tmp_path).stdout)
     assert [(g["principal"], g["project_id"], g["granted_by"], g["project_controlled"]) for g in grants] == [

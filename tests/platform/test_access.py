@@ -217,9 +217,19 @@ def test_set_project_controlled(db: Session) -> None:
     assert list_grants(db)[0]["project_controlled"] is True
     assert set_project_controlled(db, "TCGA-CHOL", False) is True
     assert not _controlled(db, "TCGA-CHOL")
-    with pytest.raises(NotFoundError, match="no project 'TCGA-NOPE'") as exc:
-        set_project_controlled(db, "TCGA-NOPE", True)
-    assert "ingest gdc" in exc.value.hint
+    with pytest.raises(ValidationError, match="invalid project id"):
+        set_project_controlled(db, "", True)
+
+
+def test_a_project_may_be_controlled_before_its_first_ingest(db: Session) -> None:
+    """Issue 9 A10: marking a project controlled before it is ingested used to be refused, leaving it open to
+    everyone from its ingest until someone ran `projects control`."""
+    assert set_project_controlled(db, "TCGA-LATER", True, set_by="root") is True
+    assert set_project_controlled(db, "TCGA-LATER", True) is False
+    _make_project(db, "TCGA-LATER")  # the ingest inserts the row: it takes the mark
+    assert _controlled(db, "TCGA-LATER")
+    assert set_project_controlled(db, "TCGA-LATER", False) is True
+    assert not _controlled(db, "TCGA-LATER")
 
 
 def test_local_principal(db: Session) -> None:

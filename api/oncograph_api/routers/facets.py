@@ -5,10 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from oncograph.cohorts import query
-from oncograph_api.deps import CallerDep, ConnectionDep, StateDep
+from oncograph_api.deps import AnyCallerDep, ConnectionDep
 from oncograph_api.errors import located, problem_responses
 from oncograph_api.schemas import FacetsRequest, FacetsResponse
-from oncograph_api.suppression import Suppression
 
 router = APIRouter(tags=["cohort building"])
 
@@ -23,8 +22,8 @@ router = APIRouter(tags=["cohort building"])
     'suppression on, counts from 1 to N - 1 read "<N>".',
     responses=problem_responses(401, 422),
 )
-def facets(body: FacetsRequest, caller: CallerDep, conn: ConnectionDep, state: StateDep) -> FacetsResponse:
-    suppress = Suppression(state.settings.min_cell_count)
+def facets(body: FacetsRequest, caller: AnyCallerDep, conn: ConnectionDep) -> FacetsResponse:
+    suppress = caller.suppression
     with located("body"):
         total, found = query.facets(
             conn,

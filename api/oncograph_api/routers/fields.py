@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from oncograph.cohorts.fields import FIELDS
-from oncograph_api.deps import CallerDep
+from oncograph_api.deps import AnyCallerDep
 from oncograph_api.errors import problem_responses
 from oncograph_api.schemas import FieldInfo, FieldList
 
@@ -20,6 +20,6 @@ router = APIRouter(tags=["cohort building"])
     "`embeddings.*`). `nested` fields may have several values per patient (GDC list semantics apply).",
     responses=problem_responses(401),
 )
-def list_fields(caller: CallerDep) -> FieldList:
+def list_fields(caller: AnyCallerDep) -> FieldList:
     data = [FieldInfo.model_validate(f.describe()) for f in FIELDS.values()]
     return FieldList(data=data, count=len(data))

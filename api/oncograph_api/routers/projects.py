@@ -5,10 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from oncograph.cohorts.patients import project_counts
-from oncograph_api.deps import CallerDep, ConnectionDep, StateDep
+from oncograph_api.deps import AnyCallerDep, ConnectionDep
 from oncograph_api.errors import problem_responses
 from oncograph_api.schemas import ProjectList, ProjectPublic
-from oncograph_api.suppression import Suppression
 
 router = APIRouter(tags=["patients"])
 
@@ -20,8 +19,8 @@ router = APIRouter(tags=["patients"])
     'only with a grant. With small-count suppression on, counts from 1 to N - 1 read "<N>".',
     responses=problem_responses(401),
 )
-def list_projects(caller: CallerDep, conn: ConnectionDep, state: StateDep) -> ProjectList:
-    suppress = Suppression(state.settings.min_cell_count)
+def list_projects(caller: AnyCallerDep, conn: ConnectionDep) -> ProjectList:
+    suppress = caller.suppression
     rows = project_counts(conn, caller.scope)
     data = [ProjectPublic.model_validate({**r, "patients": suppress.count(int(r["patients"]))}) for r in rows]
     return ProjectList(data=data, count=len(data))

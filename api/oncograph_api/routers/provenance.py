@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
+from oncograph.access.policy import visible_run
 from oncograph.cohorts.patients import visible_lineage
 from oncograph.db.models import Run, SourceRelease
 from oncograph.errors import NotFoundError
-from oncograph_api.deps import CallerDep, SessionDep
+from oncograph_api.deps import Caller, CallerDep, SessionDep
 from oncograph_api.errors import InvalidParameter, problem_responses
 from oncograph_api.schemas import PG_BIGINT_MAX, LineagePublic, RunPage, RunPublic
 
@@ -33,9 +34,15 @@ def _run(run: Run, release: str | None) -> RunPublic:
     )
 
 
-def _runs_query() -> Any:
-    return select(Run, SourceRelease.release).outerjoin(
-        SourceRelease, SourceRelease.id == Run.source_release_id
+def _runs_query(caller: Caller) -> Any:
+    """Runs the caller may see (:func:`oncograph.access.policy.visible_run`), with their release."""
+    visible = visible_run(
+        caller.scope, principal_id=caller.principal.id, is_admin=caller.role == "admin", run=Run.__table__
+    )
+    return (
+        select(Run, SourceRelease.release)
+        .outerjoin(SourceRelease, SourceRelease.id == Run.source_release_id)
+        .where(visible)
     )
 
 
@@ -43,7 +50,8 @@ def _runs_query() -> Any:
     "/runs",
     summary="List runs",
     description="Executions of transforms (harvests, imports, linking, exports), newest first, with their "
-    "parameters, status and counts. Pass `next_cursor` as `cursor` for older runs.",
+    "parameters, status and counts. Pass `next_cursor` as `cursor` for older runs. You see the operator's runs "
+    "and your own (admins: everyone's), and none that touched a controlled project you have no grant for.",
     responses=problem_responses(401, 422),
 )
 def list_runs(
@@ -56,7 +64,7 @@ def list_runs(
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
     transform: Annotated[str | None, Query(description="Only runs of this transform.")] = None,
 ) -> RunPage:
-    q = _runs_query()
+    q = _runs_query(caller)
     if cursor is not None:
         if not (cursor.isascii() and cursor.isdigit()):
             raise InvalidParameter("query.cursor", "the cursor is not one this listing returned")
@@ -80,7 +88,7 @@ def get_run(
     caller: CallerDep,
     session: SessionDep,
 ) -> RunPublic:
-    row = session.execute(_runs_query().where(Run.id == run_id)).one_or_none()
+    row = session.execute(_runs_query(caller).where(Run.id == run_id)).one_or_none()
     if row is None:
         raise NotFoundError(f"no run {run_id}", hint="GET /runs lists the runs")
     return _run(row[0], row[1])

@@ -55,10 +55,10 @@ def cohort_survival(
         int | None, Query(ge=1, le=PG_INT_MAX, description="Version (default: the latest).")
     ] = None,
 ) -> SurvivalResponse:
-    number = saved.version(session, cohort_id, caller.principal, version, caller.scope).version
+    number = saved.version(session, cohort_id, caller.principal, version, scope=caller.scope).version
     members = visible_patient_ids(
         conn,
-        saved.member_patient_ids(session, cohort_id, caller.principal, number, caller.scope),
+        saved.member_patient_ids(session, cohort_id, caller.principal, number, scope=caller.scope),
         caller.scope,
     )
     omitted = 0

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from oncograph.access.scope import Scope
-from oncograph.db.models.access import ROLES, AccessGrant, ApiKey, Principal
+from oncograph.db.models.access import ROLES, AccessGrant, ApiKey, Principal, ProjectControl
 from oncograph.db.models.clinical import Project
 from oncograph.errors import NotFoundError, ValidationError
 
@@ -346,14 +346,30 @@ def list_grants(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def set_project_controlled(session: Session, project_id: str, controlled: bool) -> bool:
-    """Mark a project controlled (all its data visible only with a grant) or not; returns whether it changed."""
+def set_project_controlled(
+    session: Session, project_id: str, controlled: bool, *, set_by: str | None = None
+) -> bool:
+    """Mark a project controlled (all its data visible only with a grant) or not; returns whether it changed.
+
+    The mark may precede the project's first ingest: it is kept in ``project_control``, and the project row an
+    ingest inserts later takes it (a database trigger), so a project is never open between its ingest and a
+    later ``projects control``.
+    """
+    _check_project_id(project_id)
+    previous_mark = session.scalar(
+        select(ProjectControl.controlled).where(ProjectControl.project_id == project_id)
+    )
     previous = _project_controlled(session, project_id)
-    if previous is None:
-        raise NotFoundError(
-            f"no project {project_id!r} in the graph",
-            hint="use a GDC project id such as TCGA-BRCA, ingested first with `oncograph ingest gdc --project ID`",
+    session.execute(
+        insert(ProjectControl)
+        .values(project_id=project_id, controlled=controlled, set_by=set_by)
+        .on_conflict_do_update(
+            index_elements=[ProjectControl.project_id],
+            set_={"controlled": controlled, "set_by": set_by, "set_at": func.now()},
         )
+    )
+    if previous is None:
+        return bool(previous_mark) != controlled
     if previous == controlled:
         return False
     session.execute(
@@ -363,3 +379,8 @@ def set_project_controlled(session: Session, project_id: str, controlled: bool) 
         .execution_options(synchronize_session=False)
     )
     return True
+
+
+def project_known(session: Session, project_id: str) -> bool:
+    """Whether ``project_id`` is in the graph (a controlled mark may name a project not ingested yet)."""
+    return _project_controlled(session, project_id) is not None

@@ -39,7 +39,6 @@ from sqlalchemy import (
     func,
     lateral,
     literal,
-    not_,
     or_,
     select,
     table,
@@ -49,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 
 from oncograph.access import Scope
+from oncograph.access.policy import open_or_granted, visible_file
 from oncograph.db.models import (
     DataFile,
     Demographic,
@@ -126,47 +126,6 @@ class Field:
 
 def live(table: FromClause) -> ColumnElement[bool]:
     return table.c.retired_release_id.is_(None)
-
-
-def granted_patients(scope: Scope) -> Select[Any]:
-    """Ids of patients whose project the scope holds a grant for."""
-    return (
-        select(PATIENT.c.id)
-        .join(PROJECT, PROJECT.c.id == PATIENT.c.project_id)
-        .where(PROJECT.c.project_id.in_(sorted(scope.granted_projects)))
-    )
-
-
-def visible_patient(scope: Scope, patient: FromClause = PATIENT) -> ColumnElement[bool]:
-    """A live patient whose project is not controlled, or is granted to the scope."""
-    cond = patient.c.retired_release_id.is_(None)
-    if scope.unrestricted:
-        return cond
-    controlled = (
-        select(PROJECT.c.id)
-        .where(PROJECT.c.controlled.is_(True), PROJECT.c.id == patient.c.project_id)
-        .exists()
-    )
-    if not scope.granted_projects:
-        return and_(cond, not_(controlled))
-    granted = PROJECT.c.project_id.in_(sorted(scope.granted_projects))
-    hidden = (
-        select(PROJECT.c.id)
-        .where(PROJECT.c.controlled.is_(True), PROJECT.c.id == patient.c.project_id, not_(granted))
-        .exists()
-    )
-    return and_(cond, not_(hidden))
-
-
-def visible_file(scope: Scope, file: FromClause, pid: ColumnElement[Any]) -> ColumnElement[bool]:
-    """A live file that is not controlled, or whose patient's project is granted."""
-    cond = file.c.retired_release_id.is_(None)
-    if scope.unrestricted:
-        return cond
-    open_file = or_(file.c.access.is_(None), file.c.access != "controlled")
-    if not scope.granted_projects:
-        return and_(cond, open_file)
-    return and_(cond, or_(open_file, pid.in_(granted_patients(scope))))
 
 
 # -- source builders ----------------------------------------------------------------------------------------
@@ -319,14 +278,7 @@ def _modalities(scope: Scope) -> Source:
     """Modalities from ``patient_modality`` (visible without a grant when any source is not a controlled
     file), plus live embeddings."""
     pm = PATIENT_MODALITY.alias("fpm")
-    conditions: list[ColumnElement[bool]] = []
-    if not scope.unrestricted:
-        open_source = pm.c.via_open_data.is_(True)
-        conditions.append(
-            or_(open_source, pm.c.patient_id.in_(granted_patients(scope)))
-            if scope.granted_projects
-            else open_source
-        )
+    conditions = [open_or_granted(scope, pm.c.via_open_data.is_(True), pm.c.patient_id)]
     e: FromClause = Embedding.__table__.alias("fme")
     sub = union_all(
         select(pm.c.patient_id.label("pid"), pm.c.modality.label("value")).where(*conditions),

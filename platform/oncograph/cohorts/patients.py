@@ -24,12 +24,10 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    FromClause,
     Table,
     Text,
     and_,
     cast,
-    false,
     func,
     not_,
     or_,
@@ -38,7 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from oncograph.access import Scope
-from oncograph.cohorts.fields import PATIENT, PROJECT, get_field, live, visible_file, visible_patient
+from oncograph.access.policy import hidden_project, patient_project_visible, visible_file, visible_patient
+from oncograph.cohorts.fields import PATIENT, PROJECT, get_field, live
 from oncograph.cohorts.filters import FilterError, Problem, compile_filter, parse
 from oncograph.db.models import Base
 from oncograph.errors import NotFoundError, ValidationError
@@ -46,22 +45,6 @@ from oncograph.lineage import lineage_of
 
 MAX_LIMIT = 1000
 _T: Callable[[str], Table] = Base.metadata.tables.__getitem__
-
-
-def _hidden_project(scope: Scope, project: FromClause) -> ColumnElement[bool]:
-    """The project row is controlled and not granted to the scope."""
-    if scope.unrestricted:
-        return false()
-    hidden: ColumnElement[bool] = project.c.controlled.is_(True)
-    if scope.granted_projects:
-        hidden = and_(hidden, project.c.project_id.not_in(sorted(scope.granted_projects)))
-    return hidden
-
-
-def _visible(scope: Scope, patient: FromClause) -> ColumnElement[bool]:
-    """The patient's project is visible to the scope (retired patients included)."""
-    pr = PROJECT.alias("vpr")
-    return not_(select(pr.c.id).where(pr.c.id == patient.c.project_id, _hidden_project(scope, pr)).exists())
 
 
 # -- listing ------------------------------------------------------------------------------------------------
@@ -229,7 +212,7 @@ def project_counts(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
                 p, and_(p.c.project_id == pr.c.id, live(p))
             )
         )
-        .where(live(pr), not_(_hidden_project(scope, pr)))
+        .where(live(pr), not_(hidden_project(scope, pr)))
         .group_by(pr.c.id, pg.c.name)
         .order_by(pr.c.project_id)
     ).mappings()
@@ -252,7 +235,7 @@ def resolve_patient(conn: Connection, key: str, scope: Scope, *, live_only: bool
     except ValueError:
         match = PATIENT.c.submitter_id == text_key
     q = select(PATIENT.c.id, PATIENT.c.case_id, live(PATIENT).label("live")).where(
-        match, _visible(scope, PATIENT)
+        match, patient_project_visible(scope, PATIENT)
     )
     if live_only:
         q = q.where(live(PATIENT))
@@ -277,7 +260,11 @@ def visible_patient_ids(conn: Connection, patient_ids: Iterable[int], scope: Sco
     ids = sorted({int(i) for i in patient_ids})
     if not ids or scope.unrestricted:
         return ids
-    q = select(PATIENT.c.id).where(PATIENT.c.id.in_(ids), _visible(scope, PATIENT)).order_by(PATIENT.c.id)
+    q = (
+        select(PATIENT.c.id)
+        .where(PATIENT.c.id.in_(ids), patient_project_visible(scope, PATIENT))
+        .order_by(PATIENT.c.id)
+    )
     return [int(r) for r in conn.execute(q).scalars()]
 
 
@@ -286,7 +273,9 @@ def visible_case_ids(conn: Connection, case_ids: Iterable[str], scope: Scope) ->
     wanted = sorted({uuid.UUID(str(c)) for c in case_ids})
     if not wanted:
         return set()
-    q = select(PATIENT.c.case_id).where(PATIENT.c.case_id.in_(wanted), _visible(scope, PATIENT))
+    q = select(PATIENT.c.case_id).where(
+        PATIENT.c.case_id.in_(wanted), patient_project_visible(scope, PATIENT)
+    )
     return {str(c) for c in conn.execute(q).scalars()}
 
 
@@ -643,7 +632,7 @@ def _visible_rows(conn: Connection, kind: str, ids: list[int], scope: Scope) -> 
     if kind == "program":
         return ids
     if kind == "project":
-        q = select(table.c.id).where(table.c.id.in_(ids), not_(_hidden_project(scope, table)))
+        q = select(table.c.id).where(table.c.id.in_(ids), not_(hidden_project(scope, table)))
     elif kind == "data_file":
         fp, p = _T("file_patient"), PATIENT.alias("lfp")
         patients = select(p.c.id).join(fp, fp.c.patient_id == p.c.id).where(fp.c.file_id == table.c.id)
@@ -651,11 +640,17 @@ def _visible_rows(conn: Connection, kind: str, ids: list[int], scope: Scope) -> 
             table.c.id.in_(ids),
             or_(
                 ~patients.exists(),
-                patients.where(_visible(scope, p), visible_file(scope, table, p.c.id)).exists(),
+                patients.where(
+                    patient_project_visible(scope, p), visible_file(scope, table, p.c.id)
+                ).exists(),
             ),
         )
     else:
         patient = PATIENT.alias("lpt")
         match = patient.c.id == (table.c.id if kind == "patient" else table.c.patient_id)
-        q = select(table.c.id).join(patient, match).where(table.c.id.in_(ids), _visible(scope, patient))
+        q = (
+            select(table.c.id)
+            .join(patient, match)
+            .where(table.c.id.in_(ids), patient_project_visible(scope, patient))
+        )
     return [int(i) for i in conn.execute(q).scalars()]

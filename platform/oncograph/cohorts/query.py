@@ -32,7 +32,8 @@ from sqlalchemy import (
 )
 
 from oncograph.access import Scope
-from oncograph.cohorts.fields import FIELDS, PATIENT, Field, get_field, suggest, visible_patient
+from oncograph.access.policy import visible_patient
+from oncograph.cohorts.fields import FIELDS, PATIENT, Field, get_field, suggest
 from oncograph.cohorts.filters import FilterError, Node, Problem, compile_filter, parse
 
 #: Terms returned per facet unless asked otherwise.

@@ -28,7 +28,8 @@ from sqlalchemy import Select, Table, except_, func, insert, intersect, literal,
 from sqlalchemy.orm import Session as OrmSession
 
 from oncograph.access import Scope
-from oncograph.cohorts.fields import PATIENT, PROJECT, visible_patient
+from oncograph.access.policy import cohort_hides_members, visible_patient
+from oncograph.cohorts.fields import PATIENT, PROJECT
 from oncograph.cohorts.filters import parse
 from oncograph.cohorts.query import cohort_select
 from oncograph.db.models import Cohort, CohortMember, CohortVersion, Principal, SourceRelease
@@ -235,7 +236,7 @@ def refresh(
         details = {}
     new = _freeze(session, cohort, query, scope, details, previous=previous)
     return get(session, cohort.id, principal, scope), diff(
-        session, cohort.id, principal, previous.version, new
+        session, cohort.id, principal, previous.version, new, scope=scope
     )
 
 
@@ -361,48 +362,25 @@ def _resolve(session: OrmSession, ids: Sequence[str], scope: Scope) -> tuple[lis
 # -- reading ------------------------------------------------------------------------------------------------
 
 
-def _visible_cohort(
-    session: OrmSession, cohort_id: int, principal: Principal, scope: Scope | None = None
-) -> Cohort:
-    """The cohort if the principal may read it: owner, shared or admin — and, under a ``scope``, only when no
-    version holds a patient of a controlled project the scope has no grant for (a shared cohort made with a
-    grant, or a grant revoked since, must not reveal those patients, their count or the cohort's existence).
-    """
+def _visible_cohort(session: OrmSession, cohort_id: int, principal: Principal, scope: Scope) -> Cohort:
+    """The cohort if the principal may read it: owner, shared or admin — and only when no version holds a
+    patient the scope may not see (:func:`oncograph.access.policy.cohort_hides_members`)."""
     cohort = session.get(Cohort, cohort_id)
     if (
         cohort is None
         or cohort.deleted_at is not None
         or not (cohort.owner_id == principal.id or cohort.shared or principal.role == "admin")
-        or (scope is not None and hides_members(session, cohort_id, scope))
+        or cohort_hides_members(session, cohort_id, scope)
     ):
         raise NotFoundError(f"no cohort {cohort_id}", hint="GET /cohorts lists the cohorts you can see")
     return cohort
 
 
-def hides_members(session: OrmSession, cohort_id: int, scope: Scope) -> bool:
-    if scope.unrestricted:
-        return False
-    version = CohortVersion.__table__
-    hidden = (
-        select(literal(1))
-        .select_from(
-            version.join(_MEMBER, _MEMBER.c.cohort_version_id == version.c.id)
-            .join(PATIENT, PATIENT.c.id == _MEMBER.c.patient_id)
-            .join(PROJECT, PROJECT.c.id == PATIENT.c.project_id)
-        )
-        .where(
-            version.c.cohort_id == cohort_id,
-            PROJECT.c.controlled.is_(True),
-            PROJECT.c.project_id.not_in(sorted(scope.granted_projects)),
-        )
-        .exists()
-    )
-    return bool(session.execute(select(hidden)).scalar_one())
+hides_members = cohort_hides_members
+"""Whether a version of the cohort holds a patient the scope may not see (:mod:`oncograph.access.policy`)."""
 
 
-def _own_cohort(
-    session: OrmSession, cohort_id: int, principal: Principal, scope: Scope | None = None
-) -> Cohort:
+def _own_cohort(session: OrmSession, cohort_id: int, principal: Principal, scope: Scope) -> Cohort:
     cohort = _visible_cohort(session, cohort_id, principal, scope)
     if cohort.owner_id != principal.id and principal.role != "admin":
         raise PermissionDeniedError(f"cohort {cohort_id} belongs to someone else", hint="ask its owner")
@@ -460,7 +438,7 @@ def _info(session: OrmSession, cohort: Cohort) -> CohortInfo:
     )
 
 
-def get(session: OrmSession, cohort_id: int, principal: Principal, scope: Scope | None = None) -> CohortInfo:
+def get(session: OrmSession, cohort_id: int, principal: Principal, scope: Scope) -> CohortInfo:
     return _info(session, _visible_cohort(session, cohort_id, principal, scope))
 
 
@@ -469,28 +447,29 @@ def version(
     cohort_id: int,
     principal: Principal,
     number: int | None = None,
-    scope: Scope | None = None,
+    *,
+    scope: Scope,
 ) -> Version:
     cohort = _visible_cohort(session, cohort_id, principal, scope)
     return _to_version(_version_row(session, cohort.id, number))
 
 
-def list_cohorts(session: OrmSession, principal: Principal, scope: Scope | None = None) -> list[CohortInfo]:
+def list_cohorts(session: OrmSession, principal: Principal, scope: Scope) -> list[CohortInfo]:
     q = select(Cohort).where(Cohort.deleted_at.is_(None))
     if principal.role != "admin":
         q = q.where((Cohort.owner_id == principal.id) | Cohort.shared.is_(True))
     cohorts = session.execute(q.order_by(Cohort.id)).scalars().all()
-    return [_info(session, c) for c in cohorts if scope is None or not hides_members(session, c.id, scope)]
+    return [_info(session, c) for c in cohorts if not cohort_hides_members(session, c.id, scope)]
 
 
-def delete(session: OrmSession, cohort_id: int, principal: Principal, scope: Scope | None = None) -> None:
+def delete(session: OrmSession, cohort_id: int, principal: Principal, scope: Scope) -> None:
     cohort = _own_cohort(session, cohort_id, principal, scope)
     cohort.deleted_at = dt.datetime.now(dt.UTC)
     session.flush()
 
 
 def set_shared(
-    session: OrmSession, cohort_id: int, principal: Principal, shared: bool, scope: Scope | None = None
+    session: OrmSession, cohort_id: int, principal: Principal, shared: bool, scope: Scope
 ) -> CohortInfo:
     cohort = _own_cohort(session, cohort_id, principal, scope)
     cohort.shared = shared
@@ -504,7 +483,8 @@ def diff(
     principal: Principal,
     a: int,
     b: int | None = None,
-    scope: Scope | None = None,
+    *,
+    scope: Scope,
 ) -> Diff:
     """Members added and removed from version ``a`` to version ``b`` (default: the latest), as case UUIDs."""
     cohort = _visible_cohort(session, cohort_id, principal, scope)
@@ -545,7 +525,7 @@ def members(
     version_number: int | None = None,
     after: int | None = None,
     limit: int = 100,
-    scope: Scope | None = None,
+    scope: Scope,
 ) -> MemberPage:
     """A page of a version's members in patient order (keyset on the patient row id: stable past any depth)."""
     cohort = _visible_cohort(session, cohort_id, principal, scope)
@@ -588,7 +568,8 @@ def member_patient_ids(
     cohort_id: int,
     principal: Principal,
     number: int | None = None,
-    scope: Scope | None = None,
+    *,
+    scope: Scope,
 ) -> list[int]:
     cohort = _visible_cohort(session, cohort_id, principal, scope)
     v = _version_row(session, cohort.id, number)

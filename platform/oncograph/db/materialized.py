@@ -9,4 +9,5 @@ from sqlalchemy.orm import Session
 def refresh_patient_modalities(conn: Connection | Session) -> None:
     """Recompute ``patient_modality`` from the graph (the modalities every patient has). Call after changing
     files, IDC series or identity links outside an ingest (ingests refresh it when they link)."""
-    conn.execute(text("REFRESH MATERIALIZED VIEW patient_modality"))
+    # CONCURRENTLY (the view has a unique index): facet reads are never blocked by an ingest's refresh
+    conn.execute(text("REFRESH MATERIALIZED VIEW CONCURRENTLY patient_modality"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 import oncograph
 
-RunStatus = Literal["running", "succeeded", "failed"]
+RunStatus = Literal["running", "succeeded", "failed", "abandoned"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,17 +42,33 @@ def start_run(
     transform: str,
     parameters: dict[str, Any],
     prefect_flow_run_id: uuid.UUID | str | None = None,
+    principal_id: int | None = None,
+    projects: Sequence[str] | None = None,
 ) -> RunHandle:
+    """Record a running run.
+
+    Args:
+        principal_id: the API principal that started it (None: the local operator). The access policy shows
+            a principal's runs only to it and to admins.
+        projects: GDC project ids whose data the run reads or writes (default: ``parameters["projects"]``);
+            :func:`finish_run` adds the projects of the patients built from the run's documents. A run is
+            hidden from a scope that may not see one of its projects.
+    """
+    named = projects if projects is not None else parameters.get("projects")
+    listed = sorted({str(p) for p in named}) if isinstance(named, list | tuple | set | frozenset) else []
     row = session.execute(
         text(
-            "INSERT INTO run (transform, code_version, parameters, status, prefect_flow_run_id) "
-            "VALUES (:transform, :version, CAST(:params AS jsonb), 'running', :flow_run) RETURNING id"
+            "INSERT INTO run (transform, code_version, parameters, status, prefect_flow_run_id, principal_id, "
+            "projects) VALUES (:transform, :version, CAST(:params AS jsonb), 'running', :flow_run, :principal, "
+            ":projects) RETURNING id"
         ),
         {
             "transform": transform,
             "version": oncograph.__version__,
             "params": orjson.dumps(parameters, default=str).decode(),
             "flow_run": str(prefect_flow_run_id) if prefect_flow_run_id else None,
+            "principal": principal_id,
+            "projects": listed,
         },
     ).one()
     return RunHandle(int(row[0]), transform)
@@ -66,10 +83,16 @@ def set_run_release(session: Session, run: RunHandle, release_id: int) -> None:
 def finish_run(
     session: Session, run: RunHandle, *, status: RunStatus, counts: dict[str, Any], error: str | None = None
 ) -> None:
+    """Record the outcome, and add to ``run.projects`` the projects of the patients whose current rows were
+    built from documents this run fetched (what an import touched that its parameters did not name)."""
     session.execute(
         text(
             "UPDATE run SET status = :status, counts = CAST(:counts AS jsonb), error = :error, "
-            "finished_at = now() WHERE id = :id"
+            "finished_at = now(), projects = ARRAY(SELECT DISTINCT x FROM unnest(coalesce(run.projects, '{}') "
+            "|| ARRAY(SELECT DISTINCT pr.project_id FROM patient p "
+            "JOIN source_document d ON d.id = p.source_document_id "
+            "JOIN project pr ON pr.id = p.project_id WHERE d.run_id = :id)) AS x ORDER BY x) "
+            "WHERE id = :id"
         ),
         {"status": status, "counts": orjson.dumps(counts).decode(), "error": error, "id": run.id},
     )

@@ -48,7 +48,7 @@ def _case_ids(conn: Connection, sql: str, **params: Any) -> set[str]:
 
 
 def _members(session: Session, cohort_id: int, owner: Principal, version: int | None = None) -> set[str]:
-    ids = saved.member_patient_ids(session, cohort_id, owner, version)
+    ids = saved.member_patient_ids(session, cohort_id, owner, version, scope=Scope.everything())
     return _case_ids(session.connection(), "SELECT case_id FROM patient WHERE id = ANY(:ids)", ids=ids)
 
 
@@ -103,7 +103,7 @@ def test_cohort_survives_a_reharvest_and_refresh_reports_the_diff(
             harvest_gdc(sample_factory, client, ["TCGA-CHOL"])
 
         # the frozen version is untouched
-        again = saved.get(s, v1.id, alice)
+        again = saved.get(s, v1.id, alice, EVERYTHING)
         assert again.versions == 1 and again.latest.member_hash == v1.latest.member_hash
         assert _members(s, v1.id, alice, 1) == before
 
@@ -114,7 +114,7 @@ def test_cohort_survives_a_reharvest_and_refresh_reports_the_diff(
         assert _members(s, v1.id, alice, 2) == (before - {gone["case_id"]}) | {died["case_id"]}
         gdc = next(r for r in info.latest.releases if r["source"] == "gdc")
         assert gdc["release"].startswith("Data Release 46.0")
-        assert saved.diff(s, v1.id, alice, 1, 2).to_json() == diff.to_json()
+        assert saved.diff(s, v1.id, alice, 1, 2, scope=Scope.everything()).to_json() == diff.to_json()
         # refreshing again changes nothing: no new version
         info3, diff3 = saved.refresh(s, v1.id, alice, EVERYTHING)
         assert info3.versions == 2 and diff3.added == [] and diff3.removed == []
@@ -193,19 +193,19 @@ def test_privacy_sharing_and_soft_delete(sample_factory: sessionmaker[Session]) 
         alice, bob = _principal(s, "alice"), _principal(s, "bob")
         admin = _principal(s, "root", "admin")
         c = saved.create_from_filter(s, name="mine", filters=CHOL, owner=alice, scope=EVERYTHING)
-        assert [x.id for x in saved.list_cohorts(s, bob)] == []
+        assert [x.id for x in saved.list_cohorts(s, bob, EVERYTHING)] == []
         with pytest.raises(NotFoundError):
-            saved.get(s, c.id, bob)
-        assert [x.id for x in saved.list_cohorts(s, admin)] == [c.id]
-        saved.set_shared(s, c.id, alice, True)
-        assert saved.get(s, c.id, bob).shared
+            saved.get(s, c.id, bob, EVERYTHING)
+        assert [x.id for x in saved.list_cohorts(s, admin, EVERYTHING)] == [c.id]
+        saved.set_shared(s, c.id, alice, True, EVERYTHING)
+        assert saved.get(s, c.id, bob, EVERYTHING).shared
         with pytest.raises(PermissionDeniedError):
-            saved.delete(s, c.id, bob)
+            saved.delete(s, c.id, bob, EVERYTHING)
         with pytest.raises(PermissionDeniedError):
             saved.refresh(s, c.id, bob, EVERYTHING)
-        saved.delete(s, c.id, alice)
+        saved.delete(s, c.id, alice, EVERYTHING)
         with pytest.raises(NotFoundError):
-            saved.get(s, c.id, alice)
+            saved.get(s, c.id, alice, EVERYTHING)
         assert (
             s.execute(
                 text(
@@ -249,7 +249,7 @@ def test_member_pages_cover_everything_once(sample_factory: sessionmaker[Session
         seen: list[str] = []
         after = None
         while True:
-            page = saved.members(s, c.id, alice, after=after, limit=97)
+            page = saved.members(s, c.id, alice, after=after, limit=97, scope=EVERYTHING)
             seen.extend(m["case_id"] for m in page.members)
             if page.next_after is None:
                 break

@@ -94,7 +94,7 @@ def export(
                 owner=owner,
                 scope=Scope.everything(),
             )
-            members = sorted(saved.member_patient_ids(s, info.id, owner))
+            members = sorted(saved.member_patient_ids(s, info.id, owner, scope=Scope.everything()))
             case_of = {
                 int(pid): str(case)
                 for pid, case in s.execute(

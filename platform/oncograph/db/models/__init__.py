@@ -1,7 +1,7 @@
 """ORM models of the patient graph and its lineage. The schema is created only by Alembic migrations."""
 
 from oncograph.db.models import imaging, proteomics  # noqa: F401  (register their tables)
-from oncograph.db.models.access import ROLES, AccessGrant, ApiKey, Principal
+from oncograph.db.models.access import ROLES, AccessGrant, ApiKey, Principal, ProjectControl
 from oncograph.db.models.base import Base
 from oncograph.db.models.biospecimen import (
     Aliquot,
@@ -59,6 +59,7 @@ __all__ = [
     "Principal",
     "Program",
     "Project",
+    "ProjectControl",
     "Quarantine",
     "Run",
     "Sample",

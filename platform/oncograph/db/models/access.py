@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, PrimaryKeyConstraint, Text, func
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, PrimaryKeyConstraint, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from oncograph.db.models.base import Base
+from oncograph.db.models.base import Base, one_of
 
-ROLES = ("viewer", "curator", "admin")
+ROLES = ("aggregate", "viewer", "curator", "admin")
+"""Lowest to highest. ``aggregate``: counts only (small counts suppressed), no records; ``viewer``: records;
+``curator``: also creates cohorts and exports; ``admin``: also manages keys, grants and controlled projects."""
 
 
 class Principal(Base):
@@ -17,7 +19,7 @@ class Principal(Base):
     manages keys, grants and ingestion."""
 
     __tablename__ = "principal"
-    __table_args__ = (CheckConstraint("role IN ('viewer', 'curator', 'admin')", name="role"),)
+    __table_args__ = (one_of("role", ROLES),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(Text, unique=True)
@@ -52,3 +54,15 @@ class AccessGrant(Base):
     project_id: Mapped[str] = mapped_column(Text)
     granted_by: Mapped[str | None] = mapped_column(Text)
     granted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ProjectControl(Base):
+    """An admin's controlled mark for a GDC project id, which may precede the project's first ingest (a trigger
+    copies it onto the ``project`` row when the ingest inserts it; ``project.controlled`` is what reads use)."""
+
+    __tablename__ = "project_control"
+
+    project_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    controlled: Mapped[bool] = mapped_column(Boolean)
+    set_by: Mapped[str | None] = mapped_column(Text)
+    set_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

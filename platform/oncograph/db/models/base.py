@@ -10,7 +10,19 @@ import datetime as dt
 import uuid
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Double, ForeignKey, Integer, MetaData, Text, func, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -34,6 +46,13 @@ class Base(DeclarativeBase):
         bool: Boolean,
         uuid.UUID: UUID(as_uuid=True),
     }
+
+
+def one_of(column: str, values: tuple[str, ...], *, name: str | None = None) -> CheckConstraint:
+    """A CHECK that ``column`` holds one of ``values``: the tuple that names a closed set (roles, statuses) is the
+    one place the set is written; the migration that creates the constraint spells the same values."""
+    listed = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=name or column)
 
 
 class Timestamps:

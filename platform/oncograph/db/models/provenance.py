@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, Text, UniqueConstraint, func
+from sqlalchemy import ARRAY, BigInteger, DateTime, ForeignKey, Index, Integer, Text, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -46,6 +46,10 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
     prefect_flow_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     source_release_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("source_release.id"))
+    principal_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("principal.id"), index=True)
+    """The API principal that started it; None for the local operator (CLI, flows, schedules)."""
+    projects: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    """GDC project ids whose data it read or wrote; None when unknown (runs recorded before this column)."""
 
 
 class SourceDocument(Base):
