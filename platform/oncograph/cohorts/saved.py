@@ -2,9 +2,9 @@
 
 A cohort is a definition — a GDC filter, a fixed list of patient ids, or a set operation over other cohorts —
 and numbered versions. A version is frozen: its member list, ``member_hash`` (SHA-256 of the sorted member
-case UUIDs, one per line), the source releases current when it was computed (the latest release of every
-source) and the scope (principal and grants) it was computed under. Re-harvests never change a version: graph
-rows are never deleted, only retired. ``refresh`` computes a new version against current data and reports
+case UUIDs, one per line), the source releases its members' rows were last seen in
+(:func:`oncograph.lineage.releases.member_releases`) and the scope (principal and grants) it was computed
+under. Re-harvests never change a version: graph rows are never deleted, only retired. ``refresh`` computes a new version against current data and reports
 the diff; any two versions can be compared.
 
 Visibility: a cohort is visible to its owner, to everyone when ``shared``, and to admins; only its owner (or
@@ -32,8 +32,9 @@ from oncograph.access.policy import cohort_hides_members, visible_patient
 from oncograph.cohorts.fields import PATIENT, PROJECT
 from oncograph.cohorts.filters import parse
 from oncograph.cohorts.query import cohort_select
-from oncograph.db.models import Cohort, CohortMember, CohortVersion, Principal, SourceRelease
+from oncograph.db.models import Cohort, CohortMember, CohortVersion, Principal
 from oncograph.errors import NotFoundError, PermissionDeniedError, ValidationError
+from oncograph.lineage.releases import member_releases
 
 SetOp = Literal["union", "intersection", "difference"]
 SET_OPS: tuple[SetOp, ...] = ("union", "intersection", "difference")
@@ -271,13 +272,12 @@ def _freeze(
 ) -> int:
     """Write a new version with ``members`` (unless identical to ``previous``); returns the version number."""
     number = (previous.version if previous else 0) + 1
-    releases = current_releases(session)
     version = CohortVersion(
         cohort_id=cohort.id,
         version=number,
         size=0,
         member_hash="",
-        releases=releases,
+        releases=[],
         scope=scope.to_json(),
         details=details,
     )
@@ -290,6 +290,7 @@ def _freeze(
         )
     )
     size, digest = _hash(session, version.id)
+    releases = member_releases(session, version.id)
     if previous is not None and digest == previous.member_hash and releases == previous.releases:
         session.execute(_MEMBER.delete().where(_MEMBER.c.cohort_version_id == version.id))
         session.delete(version)
@@ -297,6 +298,7 @@ def _freeze(
         return previous.version
     version.size = size
     version.member_hash = digest
+    version.releases = releases
     session.flush()
     return number
 
@@ -316,21 +318,6 @@ def _hash(session: OrmSession, version_id: int) -> tuple[int, str]:
 def member_hash(case_ids: Sequence[str]) -> str:
     """The member hash of a list of case UUIDs, as stored on a version (for checking an export or a copy)."""
     return hashlib.sha256("\n".join(sorted(str(c).lower() for c in case_ids)).encode()).hexdigest()
-
-
-def current_releases(session: OrmSession) -> list[dict[str, Any]]:
-    """The latest release of every source (by first sighting)."""
-    latest = (
-        select(SourceRelease.source, func.max(SourceRelease.id).label("id"))
-        .group_by(SourceRelease.source)
-        .subquery()
-    )
-    rows = session.execute(
-        select(SourceRelease.id, SourceRelease.source, SourceRelease.release)
-        .join(latest, latest.c.id == SourceRelease.id)
-        .order_by(SourceRelease.source)
-    ).all()
-    return [{"source": s, "release": r, "id": i} for i, s, r in rows]
 
 
 def _resolve(session: OrmSession, ids: Sequence[str], scope: Scope) -> tuple[list[int], list[str]]:
@@ -674,7 +661,6 @@ __all__ = [
     "Version",
     "create_from_filter",
     "create_from_ids",
-    "current_releases",
     "delete",
     "diff",
     "get",

@@ -104,3 +104,61 @@ def diff_releases(session: Session, a: str, b: str) -> dict[str, Any]:
         "entities": entities,
         "documents": documents,
     }
+
+
+#: Graph tables whose rows belong to one patient (``patient_id``) and carry their lineage columns.
+_PATIENT_ROWS = (
+    "demographic",
+    "diagnosis",
+    "treatment",
+    "follow_up",
+    "exposure",
+    "family_history",
+    "pathology_detail",
+    "sample",
+    "portion",
+    "analyte",
+    "aliquot",
+    "slide",
+)
+
+
+def member_releases(session: Session, version_id: int) -> list[dict[str, Any]]:
+    """The source releases the current rows of a cohort version's members were last seen in: the patients,
+    their clinical and biospecimen rows, their files, their linked IDC patients and series and PDC cases
+    (live rows only). A release that contributed no member row (an empty portal file, another project's harvest) is not
+    one of them, so it cannot make a frozen cohort look changed."""
+    members = "SELECT patient_id FROM cohort_member WHERE cohort_version_id = :v"
+    parts = [f"SELECT last_seen_release_id AS rid FROM patient WHERE id IN ({members})"]
+    parts += [
+        f"SELECT last_seen_release_id FROM {t} WHERE retired_release_id IS NULL AND patient_id IN ({members})"
+        for t in _PATIENT_ROWS
+    ]
+    parts.append(
+        "SELECT f.last_seen_release_id FROM file_patient fp JOIN data_file f ON f.id = fp.file_id "
+        f"WHERE f.retired_release_id IS NULL AND fp.patient_id IN ({members})"
+    )
+    idc = (
+        "FROM identity_link l JOIN idc_patient ip ON l.commons = 'idc' AND ip.collection_id = l.namespace "
+        "AND ip.patient_id = l.external_id"
+    )
+    parts.append(
+        f"SELECT ip.last_seen_release_id {idc} WHERE ip.retired_release_id IS NULL AND l.patient_id IN ({members})"
+    )
+    parts.append(
+        f"SELECT s.last_seen_release_id {idc} JOIN imaging_series s ON s.idc_patient_id = ip.id "
+        f"WHERE s.retired_release_id IS NULL AND l.patient_id IN ({members})"
+    )
+    parts.append(
+        "SELECT c.last_seen_release_id FROM identity_link l JOIN pdc_case c ON l.commons = 'pdc' "
+        f"AND c.case_id::text = l.external_id WHERE c.retired_release_id IS NULL AND l.patient_id IN ({members})"
+    )
+    rows = session.execute(
+        text(
+            "SELECT r.id, r.source, r.release FROM source_release r WHERE r.id IN ("
+            + " UNION ".join(parts)
+            + ") ORDER BY r.source, r.id"
+        ),
+        {"v": version_id},
+    ).all()
+    return [{"source": s, "release": r, "id": i} for i, s, r in rows]

@@ -18,6 +18,7 @@ from oncograph.cohorts.filters import FilterError
 from oncograph.db.models import Principal
 from oncograph.errors import NotFoundError, PermissionDeniedError, ValidationError
 from oncograph.ingest.harvest import harvest_gdc
+from oncograph.ingest.portal_import import import_portal_files
 from oncograph.sources.gdc.client import GdcClient
 from oncograph.sources.gdc.mirror import MirrorStore, build_mirror_directory, serve_mirror
 
@@ -68,8 +69,55 @@ def test_filter_cohort_is_frozen_with_hash_and_releases(sample_factory: sessionm
         assert info.latest.member_hash == saved.member_hash(list(expected))
         sources = {r["source"]: r["release"] for r in info.latest.releases}
         assert sources["gdc"].startswith("Data Release 45.0")
-        assert {"gdc", "idc", "pdc"} <= set(sources)
+        # the releases of the members' own rows (issue 9 A6): CHOL has IDC series but no PDC study
+        assert set(sources) == {"gdc", "idc"}
         assert info.to_json()["size"] == len(expected)
+
+
+def test_a_cohort_pins_the_releases_of_its_members_rows_only(
+    sample_factory: sessionmaker[Session], gdc_data: Path
+) -> None:
+    """Issue 9 A6: a cohort used to pin the latest release of every source, so importing a header-only portal
+    file (a real one: the portal's empty family-history export) became a "release" and made `refresh` report a
+    change with no member change."""
+    luad = {"op": "in", "content": {"field": "project.project_id", "value": ["TCGA-LUAD"]}}
+    with sample_factory() as s:
+        alice = _principal(s, "alice")
+        v1 = saved.create_from_filter(s, name="LUAD", filters=luad, owner=alice, scope=EVERYTHING)
+        pinned = {r["id"] for r in v1.latest.releases}
+        used = {
+            r[0]
+            for r in s.execute(
+                text(
+                    "SELECT DISTINCT p.last_seen_release_id FROM patient p JOIN project pr ON pr.id = p.project_id "
+                    "WHERE pr.project_id = 'TCGA-LUAD' AND p.retired_release_id IS NULL"
+                )
+            )
+        }
+        assert used <= pinned
+        # every pinned release holds a live row of a member
+        for rid in pinned:
+            assert s.execute(
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM patient WHERE last_seen_release_id = :r) OR EXISTS (SELECT 1 FROM "
+                    "diagnosis WHERE last_seen_release_id = :r) OR EXISTS (SELECT 1 FROM data_file WHERE "
+                    "last_seen_release_id = :r) OR EXISTS (SELECT 1 FROM imaging_series WHERE "
+                    "last_seen_release_id = :r) OR EXISTS (SELECT 1 FROM pdc_case WHERE last_seen_release_id = :r) "
+                    "OR EXISTS (SELECT 1 FROM follow_up WHERE last_seen_release_id = :r) OR EXISTS (SELECT 1 FROM "
+                    "exposure WHERE last_seen_release_id = :r) OR EXISTS (SELECT 1 FROM sample WHERE "
+                    "last_seen_release_id = :r) OR EXISTS (SELECT 1 FROM pathology_detail WHERE "
+                    "last_seen_release_id = :r)"
+                ),
+                {"r": rid},
+            ).scalar_one(), rid
+        s.commit()
+
+    empty = gdc_data / "gdc_portal_exports" / "gdc_portal_v2_TCGA-LUAD_family_history_EMPTY.tsv"
+    import_portal_files(sample_factory, [empty])
+    with sample_factory() as s:
+        info, diff = saved.refresh(s, v1.id, alice, EVERYTHING)
+        assert info.versions == 1 and diff.added == [] and diff.removed == []
+        assert info.latest.releases == v1.latest.releases
 
 
 def test_cohort_survives_a_reharvest_and_refresh_reports_the_diff(
