@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from oncograph.cohorts import saved
-from oncograph.cohorts.patients import resolve_patient, visible_patient_ids
-from oncograph_api.deps import CallerDep, ConnectionDep, SessionDep
+from oncograph.cohorts.analysis import similar_in_cohort
+from oncograph_api.deps import CallerDep, SessionDep
 from oncograph_api.errors import parameter, problem_responses
 from oncograph_api.routers.cohorts import CohortId
 from oncograph_api.schemas import Neighbour, SimilarResponse
@@ -30,7 +29,6 @@ def similar(
     cohort_id: CohortId,
     caller: CallerDep,
     session: SessionDep,
-    conn: ConnectionDep,
     patient: Annotated[str, Query(description="GDC case UUID or barcode.", examples=["TCGA-BH-A0EA"])],
     model: Annotated[
         str,
@@ -44,15 +42,10 @@ def similar(
     ],
     k: Annotated[int, Query(ge=1, le=1000, description="How many neighbours.")] = 10,
 ) -> SimilarResponse:
-    # Imported here: the similarity core is optional to the rest of the API (pgvector index management).
-    from oncograph.cohorts.similar import similar_patients
-
-    members = visible_patient_ids(
-        conn, saved.member_patient_ids(session, cohort_id, caller.principal, scope=caller.scope), caller.scope
-    )
-    query_patient = resolve_patient(conn, patient, caller.scope)
     with parameter("query.model"):
-        found = similar_patients(session, members, query_patient, model, k)
+        found = similar_in_cohort(
+            session, cohort_id, caller.principal, scope=caller.scope, patient=patient, model=model, k=k
+        )
     return SimilarResponse(
         cohort_id=cohort_id,
         patient=patient,

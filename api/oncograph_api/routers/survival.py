@@ -6,17 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from oncograph.cohorts import saved
-from oncograph.cohorts.patients import group_by_field, visible_patient_ids
-from oncograph.cohorts.survival import SURVIVAL_RULES, kaplan_meier
-from oncograph_api.deps import CallerDep, ConnectionDep, SessionDep
+from oncograph.cohorts import analysis
+from oncograph.cohorts.analysis import MISSING_GROUP
+from oncograph.cohorts.survival import SURVIVAL_RULES
+from oncograph_api.deps import CallerDep, SessionDep
 from oncograph_api.errors import located, problem_responses
 from oncograph_api.routers.cohorts import CohortId
 from oncograph_api.schemas import PG_INT_MAX, SurvivalResponse
 
 router = APIRouter(prefix="/cohorts", tags=["cohort analysis"])
-
-MISSING_GROUP = "(missing)"
 
 DESCRIPTION = f"""Kaplan–Meier overall survival of the members of a cohort version (default: the latest) that
 you may see, with pointwise confidence bands and, for two or more non-empty groups, the log-rank test.
@@ -44,7 +42,6 @@ def cohort_survival(
     cohort_id: CohortId,
     caller: CallerDep,
     session: SessionDep,
-    conn: ConnectionDep,
     group_by: Annotated[
         str | None,
         Query(description="A categorical field to split members by.", examples=["diagnoses.stage"]),
@@ -55,29 +52,23 @@ def cohort_survival(
         int | None, Query(ge=1, le=PG_INT_MAX, description="Version (default: the latest).")
     ] = None,
 ) -> SurvivalResponse:
-    number = saved.version(session, cohort_id, caller.principal, version, scope=caller.scope).version
-    members = visible_patient_ids(
-        conn,
-        saved.member_patient_ids(session, cohort_id, caller.principal, number, scope=caller.scope),
-        caller.scope,
-    )
-    omitted = 0
-    ungrouped: list[int] = []
-    if group_by:
-        with located("query"):
-            by_value, ungrouped = group_by_field(conn, members, group_by, caller.scope)
-        kept = dict(list(by_value.items())[:max_groups])
-        omitted = len(by_value) - len(kept)
-        groups = {**kept, **({MISSING_GROUP: ungrouped} if ungrouped else {})}
-    else:
-        groups = {"all": members}
-    result = kaplan_meier(conn, groups, alpha=alpha)
+    with located("query"):
+        found = analysis.cohort_survival(
+            session,
+            cohort_id,
+            caller.principal,
+            scope=caller.scope,
+            group_by=group_by,
+            max_groups=max_groups,
+            alpha=alpha,
+            version=version,
+        )
     return SurvivalResponse(
-        cohort_id=cohort_id,
-        version=number,
-        group_by=group_by or None,
-        members=len(members),
-        ungrouped=len(ungrouped),
-        omitted_groups=omitted,
-        result=result,
+        cohort_id=found.cohort_id,
+        version=found.version,
+        group_by=found.group_by,
+        members=found.members,
+        ungrouped=found.ungrouped,
+        omitted_groups=found.omitted_groups,
+        result=found.result,
     )
