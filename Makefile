@@ -1,8 +1,13 @@
-# make setup: create/update the project-local .venv (idempotent); make demo / make test run setup first.
+# make setup: create/update the project-local .venv from the lock (idempotent); make demo / make test run setup first.
+# make lock: regenerate requirements/lock-*.txt after editing pyproject.toml's dependencies (ADR 0006).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+PIP_VERSION := 26.3
+# What setup installs: the test lock (core + dev + ml + api + flows). The per-app locks are for the images.
+LOCK := requirements/lock-test.txt
+# The stamp names the content of the lock and pyproject.toml: edit either and setup runs again.
+STAMP := $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml | sha256sum | cut -c1-16)
 
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
@@ -11,15 +16,26 @@ export RAY_USAGE_STATS_ENABLED := 0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint bench
+.PHONY: setup lock lock-check demo test lint bench
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# pip, not uv, installs (it takes torch from the local disk). Every pin is hash-checked; --no-deps because the
+# lock is complete; the project itself goes in editable, built with the lock's setuptools.
+$(STAMP):
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,ml]"
+	$(PY) -m pip install --quiet pip==$(PIP_VERSION)
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
+	rm -f $(VENV)/.installed $(VENV)/.installed-*
 	touch $(STAMP)
+
+lock: setup
+	requirements/compile.sh
+
+lock-check: setup
+	requirements/compile.sh --check
 
 demo: setup
 	$(VENV)/bin/oncograph demo

@@ -12,9 +12,9 @@ import pytest
 from api.harness import ApiDb, assert_problem
 from fastapi.testclient import TestClient
 
-from oncograph.cohorts.similar import EmbeddingRow, store_embeddings
 from oncograph.cohorts.survival import kaplan_meier
 from oncograph.db import transaction
+from oncograph.embeddings import EmbeddingRow, store_embeddings
 
 pytestmark = pytest.mark.integration
 

@@ -33,8 +33,8 @@ import schemathesis
 from api.harness import ApiDb
 from fastapi import FastAPI
 
-from oncograph.cohorts.similar import EmbeddingRow, store_embeddings
 from oncograph.db import transaction
+from oncograph.embeddings import EmbeddingRow, store_embeddings
 from oncograph.settings import Settings
 from oncograph_api.app import create_app
 from oncograph_api.schemas import PG_BIGINT_MAX, PG_INT_MAX

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from oncograph import embeddings
 from oncograph.access import Scope
 from oncograph.cohorts import similar
 from oncograph.cohorts.query import count
@@ -24,7 +25,7 @@ def _load(session: Session, n: int = 300) -> tuple[list[int], dict[int, np.ndarr
     """Embeddings for ``n`` real patients: one slide each, two for every tenth patient."""
     rng = np.random.default_rng(7)
     pids = [r[0] for r in session.execute(text("SELECT id FROM patient ORDER BY id LIMIT :n"), {"n": n})]
-    rows: list[similar.EmbeddingRow] = []
+    rows: list[embeddings.EmbeddingRow] = []
     vectors: dict[int, np.ndarray] = {}
     for i, pid in enumerate(pids):
         count_objects = 2 if i % 10 == 0 else 1
@@ -32,9 +33,9 @@ def _load(session: Session, n: int = 300) -> tuple[list[int], dict[int, np.ndarr
         vectors[pid] = vs
         for j, v in enumerate(vs):
             rows.append(
-                similar.EmbeddingRow(pid, "slide", f"slide-{pid}-{j}", "slide", MODEL, "1", v.tolist())
+                embeddings.EmbeddingRow(pid, "slide", f"slide-{pid}-{j}", "slide", MODEL, "1", v.tolist())
             )
-    assert similar.store_embeddings(session, rows) == len(rows)
+    assert embeddings.store_embeddings(session, rows) == len(rows)
     session.flush()
     return pids, vectors
 
@@ -75,8 +76,8 @@ def test_index_path_matches_the_exact_path(
 ) -> None:
     with sample_factory() as s:
         pids, vectors = _load(s)
-        name = similar.ensure_index(s, MODEL, DIM)
-        assert similar.ensure_index(s, MODEL, DIM) == name  # idempotent
+        name = embeddings.ensure_index(s, MODEL, DIM)
+        assert embeddings.ensure_index(s, MODEL, DIM) == name  # idempotent
         assert (
             s.execute(text("SELECT count(*) FROM pg_indexes WHERE indexname = :n"), {"n": name}).scalar_one()
             == 1
@@ -109,5 +110,5 @@ def test_errors_are_clear(sample_factory: sessionmaker[Session]) -> None:
         with pytest.raises(ValidationError, match="invalid model name"):
             similar.similar_patients(s, pids, pids[0], "x'; DROP TABLE embedding; --")
         with pytest.raises(ValidationError, match="dimension"):
-            similar.ensure_index(s, MODEL, 5000)
+            embeddings.ensure_index(s, MODEL, 5000)
         assert similar.similar_patients(s, [pids[0]], pids[0], MODEL) == []

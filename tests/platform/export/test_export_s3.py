@@ -24,8 +24,8 @@ import pytest
 import s3fs
 from sqlalchemy import text
 
+from oncograph import embeddings
 from oncograph.access import Scope
-from oncograph.cohorts import similar
 from oncograph.errors import ConfigurationError, ConflictError
 from oncograph.export.job import ExportOptions, ExportResult, run_export
 
@@ -146,10 +146,10 @@ def graph(export_db: Any, moto: Moto) -> S3Graph:
         "WHERE pr.project_id = 'TCGA-LUAD' ORDER BY p.case_id LIMIT 5"
     )
     with export_db.factory() as s, s.begin():
-        similar.store_embeddings(
+        embeddings.store_embeddings(
             s,
             [
-                similar.EmbeddingRow(
+                embeddings.EmbeddingRow(
                     int(pid), "slide", f"s-{pid}", "slide", "small/v1", "1", rng.normal(size=4).tolist()
                 )
                 for (pid,) in luad
@@ -278,7 +278,7 @@ def test_access_denied_bucket_is_a_clear_error(
     destination = f"s3://{bucket}/exports/chol"
     export_id = graph.db.queue(graph.chol, destination)
     with enable_iam_authentication(), pytest.raises(ConfigurationError) as err:
-        run_export(graph.db.factory, export_id, EVERYTHING, endpoint_url=moto.url)
+        run_export(graph.db.factory, export_id, endpoint_url=moto.url)
     message = str(err.value)
     assert "access denied" in message and destination in message, when
     assert "credentials" in err.value.hint and "bucket policy" in err.value.hint
@@ -290,7 +290,7 @@ def test_missing_bucket_is_a_clear_error(graph: S3Graph, moto: Moto) -> None:
     destination = "s3://no-such-bucket/exports/chol"
     export_id = graph.db.queue(graph.chol, destination)
     with pytest.raises(ConfigurationError, match="does not exist") as err:
-        run_export(graph.db.factory, export_id, EVERYTHING, endpoint_url=moto.url)
+        run_export(graph.db.factory, export_id, endpoint_url=moto.url)
     assert "no-such-bucket" in str(err.value)
     assert "does not exist" in _failed(graph, export_id)
 
@@ -323,7 +323,7 @@ def test_existing_s3_export_is_replaced_only_with_overwrite(graph: S3Graph, moto
     before = moto.read("exports/replaced/manifest.json")
     export_id = graph.db.queue(graph.luad, destination)
     with pytest.raises(ConflictError, match="already holds an export"):
-        run_export(graph.db.factory, export_id, EVERYTHING, endpoint_url=moto.url)
+        run_export(graph.db.factory, export_id, endpoint_url=moto.url)
     assert moto.read("exports/replaced/manifest.json") == before
     assert "already holds an export" in _failed(graph, export_id)
 

@@ -32,8 +32,8 @@ from support.db import release_template
 from oncograph.access import Scope
 from oncograph.cohorts import saved
 from oncograph.cohorts.fields import MODALITIES
-from oncograph.cohorts.similar import EmbeddingRow, store_embeddings
 from oncograph.db.models import Principal
+from oncograph.embeddings import EmbeddingRow, store_embeddings
 from oncograph.export.job import ExportOptions, create_export, run_export
 from oncograph.export.schema import embedding_column
 from oncograph.ml import DEFAULT_CLINICAL, ExportVerificationError

@@ -1,7 +1,7 @@
 """Embeddings of graph objects (slides, series, clinical text, whole patients), one row per object and model.
 
 ``vector`` has no fixed dimension in the column (models differ); similarity search casts to the model's
-dimension, and a per-model partial HNSW index on that cast (``oncograph.cohorts.similar.ensure_index``)
+dimension, and a per-model partial HNSW index on that cast (``oncograph.embeddings.store.ensure_index``)
 serves it.
 """
 

@@ -5,32 +5,32 @@
 an unsorted index may skip or repeat documents, so a sort is always sent: by default the endpoint's id field
 (``case_id:asc``, ``file_id:asc``, ``project_id:asc``), see :data:`DEFAULT_SORT`.
 
-**Retries.** 429, 5xx, timeouts, connection errors and broken bodies (a body shorter than its Content-Length,
-JSON that does not parse, an envelope without ``data``) are retried up to ``max_attempts`` attempts in all.
-Before retry *n* (1-based) the client waits a full-jitter backoff, ``uniform(0, min(backoff_max_s,
-backoff_base_s * 2**(n-1)))``; when the response carried ``Retry-After`` (seconds or an HTTP date) the wait is
-``max(Retry-After, backoff)``, but never longer than ``backoff_max_s`` - a server asking for more gets an
-earlier retry rather than stalling a harvest. When every attempt failed, :class:`SourceUnavailableError` names
-the URL, the attempts and the last failure. Any other 4xx raises :class:`GdcRequestError` at once.
+**Retries** follow :mod:`oncograph.sources.http_retry`: 429, 5xx, timeouts, connection errors and broken
+bodies (a body shorter than its Content-Length, JSON that does not parse, an envelope without ``data``) are
+retried up to ``max_attempts`` attempts in all. Before retry *n* (1-based) the client waits a full-jitter
+backoff, ``uniform(0, min(backoff_max_s, backoff_base_s * 2**(n-1)))``; when the response carried
+``Retry-After`` (seconds or an HTTP date) the wait is ``max(Retry-After, backoff)``, but never longer than
+``backoff_max_s`` - a server asking for more gets an earlier retry rather than stalling a harvest. When every
+attempt failed, :class:`SourceUnavailableError` names the URL, the attempts and the last failure. Any other
+4xx raises :class:`GdcRequestError` at once.
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Final, Literal
 
 import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from oncograph.errors import SourceError, SourceUnavailableError
+from oncograph.errors import SourceError
 from oncograph.settings import Settings
+from oncograph.sources.http_retry import Retry, RetryingClient, RetryPolicy, is_retryable_status
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class GdcPage:
         return int(self.pagination.get("total") or 0)
 
 
-class GdcClient:
+class GdcClient(RetryingClient):
     """GDC API client (``/status``, ``/cases``, ``/files``, ``/projects``). Use as a context manager.
 
     Attributes:
@@ -163,18 +163,14 @@ class GdcClient:
             raise ValueError("page_size and max_attempts must be >= 1")
         self.base_url = base_url.rstrip("/")
         self.page_size = page_size
-        self.max_attempts = max_attempts
-        self.backoff_base_s = backoff_base_s
-        self.backoff_max_s = backoff_max_s
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout_s),
-            headers={"Accept": "application/json", "User-Agent": "oncograph-gdc-client/0.1"},
+        self._connect(
+            user_agent="oncograph-gdc-client/0.1",
+            timeout_s=timeout_s,
+            policy=RetryPolicy(max_attempts, backoff_base_s, backoff_max_s),
+            sleep=sleep,
+            rng=rng,
             transport=transport,
         )
-        self.attempts = 0
-        self.retries = 0
         self.bytes_received = 0
 
     @classmethod
@@ -190,18 +186,6 @@ class GdcClient:
         }
         options.update(overrides)
         return cls(**options)
-
-    def __enter__(self) -> GdcClient:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
 
     # ------------------------------------------------------------------ public API
 
@@ -334,51 +318,28 @@ class GdcClient:
         url = f"{self.base_url}/{path}"
         content = orjson.dumps(json_body) if json_body is not None else None
         headers = {"Content-Type": "application/json"} if content is not None else None
-        failure = ""
-        for attempt in range(1, self.max_attempts + 1):
-            self.attempts += 1
-            retry_after: float | None = None
-            try:
-                response = self._http.request(method, url, content=content, headers=headers, params=params)
-            except httpx.TimeoutException as exc:
-                failure = f"timeout ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                failure = f"connection error or broken body ({type(exc).__name__}: {exc})"
-            else:
-                status = response.status_code
-                if status == 429 or status >= 500:
-                    retry_after = _retry_after(response.headers.get("Retry-After"))
-                    failure = f"HTTP {status}: {_message(response)}"
-                elif status >= 400:
-                    raise GdcRequestError(
-                        f"GDC rejected {method} {url} with HTTP {status}: {_message(response)}",
-                        status_code=status,
-                        url=url,
-                        hint="fix the request (filters, fields, id); retrying will not help",
-                    )
-                else:
-                    parsed, failure = _parse(response.content, envelope)
-                    if not failure:
-                        self.bytes_received += len(response.content)
-                        return parsed, len(response.content)
-            if attempt == self.max_attempts:
-                break
-            delay = self._delay(attempt, retry_after)
-            self.retries += 1
-            logger.warning(
-                "GDC %s %s failed (%s); retry %d of %d in %.2f s",
-                method, url, failure, attempt, self.max_attempts - 1, delay,
-            )  # fmt: skip
-            self._sleep(delay)
-        raise SourceUnavailableError(
-            f"GDC {method} {url} failed after {self.max_attempts} attempts; last failure: {failure}",
-            hint=_HINT,
-        )
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        backoff = self._rng.uniform(0.0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))
-        wait = backoff if retry_after is None else max(retry_after, backoff)
-        return min(wait, self.backoff_max_s)
+        def send() -> httpx.Response:
+            return self._http.request(method, url, content=content, headers=headers, params=params)
+
+        def handle(response: httpx.Response) -> tuple[Any, int] | Retry:
+            status = response.status_code
+            if is_retryable_status(status):
+                return Retry.for_status(response, _message(response))
+            if status >= 400:
+                raise GdcRequestError(
+                    f"GDC rejected {method} {url} with HTTP {status}: {_message(response)}",
+                    status_code=status,
+                    url=url,
+                    hint="fix the request (filters, fields, id); retrying will not help",
+                )
+            parsed, failure = _parse(response.content, envelope)
+            if failure:
+                return Retry(failure)
+            self.bytes_received += len(response.content)
+            return parsed, len(response.content)
+
+        return self._retrier.call(send, handle, what=f"GDC {method} {url}", hint=_HINT)
 
 
 def _parse(body: bytes, envelope: bool) -> tuple[Any, str]:
@@ -401,19 +362,3 @@ def _message(response: httpx.Response) -> str:
             if body.get(key):
                 return str(body[key])[:500]
     return str(body)[:300]
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

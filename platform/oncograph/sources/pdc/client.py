@@ -9,7 +9,7 @@ schema has (introspection, once per client).
 asked until ``offset >= total``. ``filesPerStudy`` returns a bare list: pages are asked until one comes back
 shorter than ``limit``.
 
-**Retries** (as :class:`~oncograph.sources.gdc.client.GdcClient`): 429, 5xx, timeouts, connection errors and
+**Retries** (:mod:`oncograph.sources.http_retry`, as :class:`~oncograph.sources.gdc.client.GdcClient`): 429, 5xx, timeouts, connection errors and
 broken bodies (short body, JSON that does not parse, neither ``data`` nor ``errors``) are retried up to
 ``max_attempts`` attempts, waiting ``uniform(0, min(backoff_max_s, backoff_base_s * 2**(n-1)))`` before retry
 *n*, or ``Retry-After`` when longer, never more than ``backoff_max_s``. Then :class:`SourceUnavailableError`.
@@ -29,15 +29,14 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import httpx
 import orjson
 
-from oncograph.errors import SourceError, SourceUnavailableError
-from oncograph.sources.gdc.client import _retry_after
+from oncograph.errors import SourceError
+from oncograph.sources.http_retry import Retry, RetryingClient, RetryPolicy, is_retryable_status
 from oncograph.sources.pdc import queries as q
 
 logger = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ class PdcPage:
         return f"{base_url} {self.field}({args}) > item {self.offset + index}"
 
 
-class PdcClient:
+class PdcClient(RetryingClient):
     """PDC GraphQL client; use as a context manager.
 
     Attributes:
@@ -125,33 +124,17 @@ class PdcClient:
         parts = urlsplit(url)
         self.url = url.rstrip("/") + ("/graphql" if parts.path in ("", "/") else "")
         self.page_size = page_size
-        self.max_attempts = max_attempts
-        self.backoff_base_s = backoff_base_s
-        self.backoff_max_s = backoff_max_s
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout_s),
-            headers={"Accept": "application/json", "User-Agent": "oncograph-pdc-client/0.1"},
+        self._connect(
+            user_agent="oncograph-pdc-client/0.1",
+            timeout_s=timeout_s,
+            policy=RetryPolicy(max_attempts, backoff_base_s, backoff_max_s),
+            sleep=sleep,
+            rng=rng,
             transport=transport,
         )
         self._type_fields: q.TypeFields | None = None
         self._introspected = False
-        self.attempts = 0
-        self.retries = 0
         self.standin_release: str | None = None
-
-    def __enter__(self) -> PdcClient:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
 
     # ------------------------------------------------------------------ public API
 
@@ -298,52 +281,30 @@ class PdcClient:
 
     def _post(self, payload: bytes, name: str) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}
-        failure = ""
-        for attempt in range(1, self.max_attempts + 1):
-            self.attempts += 1
-            retry_after: float | None = None
-            try:
-                response = self._http.post(self.url, content=payload, headers=headers)
-            except httpx.TimeoutException as exc:
-                failure = f"timeout ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                failure = f"connection error or broken body ({type(exc).__name__}: {exc})"
-            else:
-                release = response.headers.get(RELEASE_HEADER)
-                if release:
-                    self.standin_release = release
-                status = response.status_code
-                body, failure = _parse(response.content)
-                if status == 429 or status >= 500:
-                    retry_after = _retry_after(response.headers.get("Retry-After"))
-                    failure = f"HTTP {status}: {_messages(body) or response.reason_phrase}"
-                elif status in (200, 400) and isinstance(body, dict) and body.get("errors"):
-                    raise PdcGraphQLError(name, _messages(body), url=self.url)
-                elif status >= 400:
-                    detail = "; ".join(_messages(body)) or response.text[:300].strip()
-                    raise PdcRequestError(
-                        f"PDC rejected {name} at {self.url} with HTTP {status}: {detail}", status_code=status
-                    )
-                elif not failure:
-                    return body["data"]  # type: ignore[no-any-return]
-            if attempt == self.max_attempts:
-                break
-            delay = self._delay(attempt, retry_after)
-            self.retries += 1
-            logger.warning(
-                "PDC %s at %s failed (%s); retry %d of %d in %.2f s",
-                name, self.url, failure, attempt, self.max_attempts - 1, delay,
-            )  # fmt: skip
-            self._sleep(delay)
-        raise SourceUnavailableError(
-            f"PDC query {name} at {self.url} failed after {self.max_attempts} attempts; last failure: {failure}",
-            hint=_HINT,
-        )
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        backoff = self._rng.uniform(0.0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))
-        wait = backoff if retry_after is None else max(retry_after, backoff)
-        return min(wait, self.backoff_max_s)
+        def send() -> httpx.Response:
+            return self._http.post(self.url, content=payload, headers=headers)
+
+        def handle(response: httpx.Response) -> dict[str, Any] | Retry:
+            release = response.headers.get(RELEASE_HEADER)
+            if release:
+                self.standin_release = release
+            status = response.status_code
+            body, failure = _parse(response.content)
+            if is_retryable_status(status):
+                return Retry.for_status(response, "; ".join(_messages(body)) or None)
+            if status in (200, 400) and isinstance(body, dict) and body.get("errors"):
+                raise PdcGraphQLError(name, _messages(body), url=self.url)
+            if status >= 400:
+                detail = "; ".join(_messages(body)) or response.text[:300].strip()
+                raise PdcRequestError(
+                    f"PDC rejected {name} at {self.url} with HTTP {status}: {detail}", status_code=status
+                )
+            if failure:
+                return Retry(failure)
+            return body["data"]  # type: ignore[no-any-return]
+
+        return self._retrier.call(send, handle, what=f"PDC query {name} at {self.url}", hint=_HINT)
 
 
 def _parse(content: bytes) -> tuple[Any, str]:

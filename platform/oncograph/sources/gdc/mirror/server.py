@@ -14,54 +14,38 @@ JSON-encoded string) or a form-encoded body; body values win. Errors are JSON ``
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
 
-from oncograph.sources.gdc.mirror.faults import FaultConfig, FaultInjector
+from oncograph.sources.faults import FaultConfig, FaultInjector
 from oncograph.sources.gdc.mirror.search import RequestError, entity_body, parse_search_params, search_body
 from oncograph.sources.gdc.mirror.store import ENDPOINTS, Endpoint, MirrorStore
-from oncograph.sources.local_server import BackgroundServer
-
-logger = logging.getLogger(__name__)
+from oncograph.sources.local_server import BackgroundServer, JsonHandler, LocalHTTPServer
 
 _LIST_PARAMS = frozenset({"fields", "expand"})
 _MAX_BODY = 64 * 1024 * 1024
 
 
-class MirrorHTTPServer(ThreadingHTTPServer):
+class MirrorHTTPServer(LocalHTTPServer):
     """The threading HTTP server; carries the store and the fault injector for its handlers."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
     def __init__(self, address: tuple[str, int], store: MirrorStore, injector: FaultInjector) -> None:
-        super().__init__(address, _Handler)
+        super().__init__(address, _Handler, injector)
         self.store = store
-        self.injector = injector
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(JsonHandler):
     server_version = "oncograph-gdc-mirror/1"
-    disable_nagle_algorithm = True
+    label = "GDC mirror"
 
-    def do_GET(self) -> None:
-        self._dispatch()
+    def error_body(self, message: str) -> bytes:
+        return orjson.dumps({"message": message})
 
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s - %s", self.address_string(), format % args)
-
-    def _dispatch(self) -> None:
-        server = cast(MirrorHTTPServer, self.server)
+    def dispatch(self) -> None:
+        store = cast(MirrorHTTPServer, self.server).store
         try:
             url = urlsplit(self.path)
             parts = [unquote(p) for p in url.path.split("/") if p]
@@ -69,37 +53,24 @@ class _Handler(BaseHTTPRequestHandler):
                 parts = parts[1:]
             params = self._params(url.query)
             if parts == ["status"]:
-                self._send(200, orjson.dumps(server.store.status))
+                self.send_json(200, orjson.dumps(store.status))
                 return
             if not parts or parts[0] not in ENDPOINTS or len(parts) > 2:
                 raise RequestError(f"no such endpoint: {url.path}", status=404)
             endpoint: Endpoint = parts[0]
-            decision = server.injector.decide()
-            if decision.kind == "rate_limited":
-                message = {"message": "rate limit exceeded (mirror fault injection); retry later"}
-                headers = {"Retry-After": str(decision.retry_after_s)}
-                self._send(429, orjson.dumps(message), headers)
+            decision = self.injector.decide()
+            if self.send_fault(decision):
                 return
-            if decision.kind == "error":
-                message = {"message": f"simulated server error {decision.status} (mirror fault injection)"}
-                self._send(decision.status, orjson.dumps(message))
-                return
-            index = server.store.index(endpoint)
+            index = store.index(endpoint)
             if len(parts) == 2:
                 body = entity_body(index, parts[1], params)
             else:
                 body = search_body(index, parse_search_params(endpoint, params))
-            cut = int(len(body) * decision.cut_fraction) if decision.kind == "truncate" else None
-            self._send(200, body, truncate_at=cut)
+            self.send_answer(body, decision)
         except RequestError as exc:
             if exc.status in (411, 413):  # the body was not read: the connection cannot be reused
                 self.close_connection = True
-            self._send(exc.status, orjson.dumps({"message": str(exc)}))
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
-        except Exception as exc:  # a bug: answer 500 rather than dropping the connection
-            logger.exception("mirror failed on %s %s", self.command, self.path)
-            self._send(500, orjson.dumps({"message": f"internal mirror error: {type(exc).__name__}: {exc}"}))
+            self.send_json(exc.status, self.error_body(str(exc)))
 
     def _params(self, query: str) -> dict[str, Any]:
         params: dict[str, Any] = {}
@@ -127,29 +98,6 @@ class _Handler(BaseHTTPRequestHandler):
         params.update(body)
         return params
 
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        headers: dict[str, str] | None = None,
-        *,
-        truncate_at: int | None = None,
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if truncate_at is not None:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if truncate_at is None:
-            self.wfile.write(body)
-            return
-        self.wfile.write(body[: max(0, min(len(body) - 1, truncate_at))])
-        self.wfile.flush()
-        self.close_connection = True
-
 
 def _merge_pairs(params: dict[str, Any], pairs: list[tuple[str, str]]) -> None:
     for key, value in pairs:
@@ -163,6 +111,7 @@ class MirrorServer(BackgroundServer):
     """A mirror on a background thread; use as a context manager or call :meth:`start`/:meth:`stop`."""
 
     thread_name = "gdc-mirror"
+    label = "GDC mirror"
 
     def __init__(
         self,
@@ -207,12 +156,4 @@ def run_mirror(
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve in the foreground until interrupted (Ctrl-C returns normally); ``on_ready`` gets the URL."""
-    server = MirrorServer(store, host=host, port=port, faults=faults)
-    try:
-        if on_ready is not None:
-            on_ready(server.url)
-        server.httpd.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        logger.info("GDC mirror on %s stopped", server.url)
-    finally:
-        server.httpd.server_close()
+    MirrorServer(store, host=host, port=port, faults=faults).run_foreground(on_ready)

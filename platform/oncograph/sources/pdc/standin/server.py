@@ -9,7 +9,7 @@
 - Every answer carries ``X-PDC-Standin-Release``: the recorded data's release label. The real PDC has no such
   header, which is how a client tells the two apart.
 
-Transport faults come from the GDC mirror's :class:`~oncograph.sources.gdc.mirror.faults.FaultInjector`
+Transport faults come from the stand-ins' shared :class:`~oncograph.sources.faults.FaultInjector`
 (429 with Retry-After, 500/502/503, latency, truncated bodies). ``fail_fields`` makes the named root fields'
 resolvers fail, so that a client sees a genuine GraphQL ``errors`` body.
 """
@@ -17,21 +17,17 @@ resolvers fail, so that a client sees a genuine GraphQL ``errors`` body.
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final, cast
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema, graphql_sync
 
-from oncograph.sources.gdc.mirror.faults import FaultConfig, FaultInjector
-from oncograph.sources.local_server import BackgroundServer
+from oncograph.sources.faults import FaultConfig, FaultInjector
+from oncograph.sources.local_server import BackgroundServer, JsonHandler, LocalHTTPServer
 from oncograph.sources.pdc.standin.store import RecordedPdc
-
-logger = logging.getLogger(__name__)
 
 RELEASE_HEADER: Final = "X-PDC-Standin-Release"
 GRAPHQL_PATH: Final = "/graphql"
@@ -61,73 +57,49 @@ def _root_resolver(store: RecordedPdc, name: str, fail: bool) -> Callable[..., A
     return resolve
 
 
-class PdcHTTPServer(ThreadingHTTPServer):
+class PdcHTTPServer(LocalHTTPServer):
     """The threading HTTP server; carries the schema, the release label and the fault injector."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
 
     def __init__(
         self, address: tuple[str, int], schema: GraphQLSchema, release: str, injector: FaultInjector
     ) -> None:
-        super().__init__(address, _Handler)
+        super().__init__(address, _Handler, injector)
         self.schema = schema
         self.release = release
-        self.injector = injector
         self.execute_lock = threading.Lock()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(JsonHandler):
     server_version = "oncograph-pdc-standin/1"
-    disable_nagle_algorithm = True
+    label = "PDC stand-in"
 
-    def do_GET(self) -> None:
-        self._dispatch()
+    def error_body(self, message: str) -> bytes:
+        return orjson.dumps({"errors": [GraphQLError(message).formatted]})
 
-    def do_POST(self) -> None:
-        self._dispatch()
+    def extra_headers(self) -> dict[str, str]:
+        return {RELEASE_HEADER: cast(PdcHTTPServer, self.server).release}
 
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s - %s", self.address_string(), format % args)
-
-    def _dispatch(self) -> None:
+    def dispatch(self) -> None:
         server = cast(PdcHTTPServer, self.server)
-        try:
-            url = urlsplit(self.path)
-            if url.path.rstrip("/") != GRAPHQL_PATH:
-                self._drain()
-                self._send(404, _errors(f"no such path: {url.path}; the endpoint is {GRAPHQL_PATH}"))
-                return
-            request = self._request(url.query)
-            if isinstance(request, str):
-                self._send(400, _errors(request))
-                return
-            decision = server.injector.decide()
-            if decision.kind == "rate_limited":
-                headers = {"Retry-After": str(decision.retry_after_s)}
-                self._send(429, _errors("rate limit exceeded (stand-in fault injection)"), headers)
-                return
-            if decision.kind == "error":
-                self._send(decision.status, _errors(f"simulated server error {decision.status}"))
-                return
-            query, variables, operation = request
-            with server.execute_lock:  # graphql-core does not promise thread safety; answers are small
-                result = graphql_sync(
-                    server.schema, query, variable_values=variables, operation_name=operation
-                )
-            formatted = result.formatted
-            if formatted.get("data") is None and formatted.get("errors"):
-                formatted.pop("data", None)  # the request failed before execution: the spec omits data
-            body = orjson.dumps(formatted)
-            cut = int(len(body) * decision.cut_fraction) if decision.kind == "truncate" else None
-            self._send(200, body, truncate_at=cut)
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
-        except Exception as exc:  # a bug: answer 500 rather than dropping the connection
-            logger.exception("PDC stand-in failed on %s %s", self.command, self.path)
-            self._send(500, _errors(f"internal stand-in error: {type(exc).__name__}: {exc}"))
+        url = urlsplit(self.path)
+        if url.path.rstrip("/") != GRAPHQL_PATH:
+            self._drain()
+            self.send_json(404, self.error_body(f"no such path: {url.path}; the endpoint is {GRAPHQL_PATH}"))
+            return
+        request = self._request(url.query)
+        if isinstance(request, str):
+            self.send_json(400, self.error_body(request))
+            return
+        decision = self.injector.decide()
+        if self.send_fault(decision):
+            return
+        query, variables, operation = request
+        with server.execute_lock:  # graphql-core does not promise thread safety; answers are small
+            result = graphql_sync(server.schema, query, variable_values=variables, operation_name=operation)
+        formatted = result.formatted
+        if formatted.get("data") is None and formatted.get("errors"):
+            formatted.pop("data", None)  # the request failed before execution: the spec omits data
+        self.send_answer(orjson.dumps(formatted), decision)
 
     def _drain(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -161,35 +133,6 @@ class _Handler(BaseHTTPRequestHandler):
         operation = body.get("operationName")
         return body["query"], variables, operation if isinstance(operation, str) else None
 
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        headers: dict[str, str] | None = None,
-        *,
-        truncate_at: int | None = None,
-    ) -> None:
-        server = cast(PdcHTTPServer, self.server)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header(RELEASE_HEADER, server.release)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if truncate_at is not None:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if truncate_at is None:
-            self.wfile.write(body)
-            return
-        self.wfile.write(body[: max(0, min(len(body) - 1, truncate_at))])
-        self.wfile.flush()
-        self.close_connection = True
-
-
-def _errors(message: str) -> bytes:
-    return orjson.dumps({"errors": [GraphQLError(message).formatted]})
-
 
 class PdcStandinServer(BackgroundServer):
     """The stand-in on a background thread; use as a context manager or call :meth:`start`/:meth:`stop`.
@@ -198,6 +141,7 @@ class PdcStandinServer(BackgroundServer):
     """
 
     thread_name = "pdc-standin"
+    label = "PDC stand-in"
     path = GRAPHQL_PATH
 
     def __init__(
@@ -254,11 +198,4 @@ def run_pdc_standin(
 ) -> None:
     """Serve in the foreground until interrupted (Ctrl-C returns normally); ``on_ready`` gets the URL."""
     server = PdcStandinServer(store, host=host, port=port, faults=faults, fail_fields=fail_fields)
-    try:
-        if on_ready is not None:
-            on_ready(server.url)
-        server.httpd.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        logger.info("PDC stand-in on %s stopped", server.url)
-    finally:
-        server.httpd.server_close()
+    server.run_foreground(on_ready)
