@@ -41,7 +41,6 @@ DATABASE = "bench_export"
 
 def _child(url: str, export_id: int) -> None:
     """Run one export and print its timings and this process's peak RSS as JSON (stdout)."""
-    from oncograph.access import Scope
     from oncograph.export.job import run_export
 
     engine = create_engine(url)
@@ -52,7 +51,7 @@ def _child(url: str, export_id: int) -> None:
     def progress(stage: str, done: int, total: int) -> None:
         stages.append((stage, time.perf_counter() - start))
 
-    result = run_export(factory, export_id, Scope.everything("bench"), progress=progress)
+    result = run_export(factory, export_id, progress=progress)
     wall = time.perf_counter() - start
     peak_kb = _vm_hwm_kb()
     print(
@@ -156,6 +155,7 @@ def _queue(url: str, out: Path) -> dict[str, int]:
                 principal=me,
                 destination=str(out / label),
                 options=ExportOptions(seed=0),
+                scope=everything,
             )
             ids[label] = row.id
     engine.dispose()

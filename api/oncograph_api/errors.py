@@ -62,7 +62,20 @@ class InvalidParameter(ValidationError):
         self.problems = [Problem(loc, message)]
 
 
+class ContentTooLarge(OncographError):
+    """A request body larger than the endpoint takes (refused before it is read to the end or parsed)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the request body is larger than {limit:,} bytes",
+            hint="send less at once: split an id list over several requests, or upload an id file to "
+            "POST /cohorts/upload",
+        )
+        self.limit = limit
+
+
 PROBLEMS: Sequence[tuple[type[Exception], ProblemKind]] = (
+    (ContentTooLarge, ProblemKind(413, "too-large", "Content too large")),
     (FilterError, ProblemKind(422, "invalid-filter", "Invalid filter")),
     (ValidationError, ProblemKind(422, "invalid-request", "Invalid request")),
     (AuthenticationError, ProblemKind(401, "unauthenticated", "Authentication required")),
@@ -119,6 +132,11 @@ def problem_response(
     if status == 503:
         headers = {**(headers or {}), "Retry-After": "1"}
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def error_response(request: Request, exc: Exception) -> JSONResponse:
+    """The problem response for ``exc`` by the table (for code outside the exception handlers: middleware)."""
+    return _error_response(request, exc)
 
 
 def _error_response(request: Request, exc: Exception) -> JSONResponse:
@@ -229,7 +247,7 @@ _DESCRIPTIONS = {
     403: "Your role does not allow this.",
     404: "No such resource, or one you may not see.",
     409: "Conflicts with the current state.",
-    413: "The upload is too large.",
+    413: "The request body is too large (the `detail` names the limit).",
     422: "The request is invalid; `errors` lists every problem with its location.",
     503: "The database is unavailable.",
 }
@@ -250,14 +268,19 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def problem_media_types(schema: dict[str, Any]) -> dict[str, Any]:
     """Move the error responses of an OpenAPI document from ``application/json`` to the problem media type, and
-    document the 400 of a body that cannot be read (FastAPI's answer to a JSON body that is not UTF-8)."""
+    document the 400 of a body that cannot be read (FastAPI's answer to a JSON body that is not UTF-8) and the
+    413 of one over the size limit."""
+    problem = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path in schema.get("paths", {}).values():
         for operation in path.values():
-            if "requestBody" in operation and "400" not in operation.get("responses", {}):
-                operation["responses"]["400"] = {
+            responses = operation.get("responses", {})
+            if "requestBody" in operation and "400" not in responses:
+                responses["400"] = {
                     "description": "The body could not be read (e.g. JSON that is not UTF-8).",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                    "content": dict(problem),
                 }
+            if "requestBody" in operation and "413" not in responses:
+                responses["413"] = {"description": _DESCRIPTIONS[413], "content": dict(problem)}
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 if str(status)[:1] in ("4", "5") and "application/json" in content:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from oncograph.cohorts.saved import SetOp
 from oncograph.cohorts.survival import SurvivalResult
 
 SuppressedCount = Annotated[
@@ -155,6 +156,9 @@ class FieldInfo(_Output):
     description: str = Field(description="What the field holds.")
     values: list[str] | None = Field(
         default=None, description="The known values, for enumerations oncograph defines."
+    )
+    unit: str | None = Field(
+        default=None, description="The unit of a numeric field: days, years, calendar year or bytes."
     )
 
 
@@ -362,9 +366,24 @@ class CohortCreate(_Input):
         return self
 
 
+SET_OP_ALIASES: dict[str, SetOp] = {"intersect": "intersection", "subtract": "difference"}
+"""The CLI's older words for set operations; the documented vocabulary is union, intersection, difference."""
+
+
+def canonical_set_op(op: str) -> SetOp:
+    """``union``, ``intersection`` or ``difference`` for any accepted spelling."""
+    if op in SET_OP_ALIASES:
+        return SET_OP_ALIASES[op]
+    if op in ("union", "intersection", "difference"):
+        return op  # type: ignore[return-value]  # narrowed by the test above
+    raise ValueError(f"unknown set operation {op!r}")
+
+
 class SetOperationRequest(_Input):
-    op: Literal["union", "intersection", "difference"] = Field(
-        description="`difference`: the first cohort minus all others.", examples=["intersection"]
+    op: Literal["union", "intersection", "difference", "intersect", "subtract"] = Field(
+        description="`union`, `intersection`, or `difference` (the first cohort minus all others); "
+        "`intersect` and `subtract` (the CLI's older words) mean intersection and difference.",
+        examples=["intersection"],
     )
     # the bounds before the validator: after it, pydantic leaves them out of the JSON schema
     cohorts: list[Annotated[int, Field(ge=1, le=JSON_INT_MAX), BeforeValidator(_integral)]] = Field(

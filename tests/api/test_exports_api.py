@@ -1,19 +1,38 @@
-"""Exports through the REST API: an asynchronous job under the caller's scope, its status, progress and
-manifest, written only under the server's export root."""
+"""Exports through the REST API: a queued job (run by an export worker, here on a thread as ``oncograph
+serve`` runs it) under the caller's scope, its status, progress and manifest, written only under the
+caller's own folder of the server's export root."""
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 from api.harness import ApiDb, assert_problem
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import sessionmaker
 
+from oncograph.export.worker import work
 from oncograph.settings import Settings
 from oncograph_api.app import create_app
+
+
+@pytest.fixture()
+def worker(api_db: ApiDb) -> Iterator[None]:
+    """An export worker polling the API's database (what ``oncograph serve`` starts on a thread)."""
+    stop = threading.Event()
+    factory = sessionmaker(bind=api_db.engine, expire_on_commit=False)
+    thread = threading.Thread(target=work, args=(factory,), kwargs={"stop": stop, "poll_seconds": 0.1})
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=120)
+
 
 CHOL = {"op": "in", "content": {"field": "project.project_id", "value": ["TCGA-CHOL"]}}
 
@@ -26,13 +45,13 @@ def _client(db: ApiDb, root: Path) -> TestClient:
 def _wait(client: TestClient, export_id: int, headers: dict[str, str]) -> dict[str, Any]:
     for _ in range(600):
         status = client.get(f"/exports/{export_id}", headers=headers).json()
-        if status["status"] in ("succeeded", "failed"):
+        if status["status"] not in ("queued", "running"):
             return status
         time.sleep(0.1)
     raise AssertionError(f"export {export_id} did not finish: {status}")
 
 
-def test_export_job_lifecycle(api_db: ApiDb, tmp_path: Path) -> None:
+def test_export_job_lifecycle(api_db: ApiDb, tmp_path: Path, worker: None) -> None:
     client = _client(api_db, tmp_path)
     curator = api_db.user("exp-curator", "curator")
     viewer = api_db.user("exp-viewer")
@@ -51,7 +70,9 @@ def test_export_job_lifecycle(api_db: ApiDb, tmp_path: Path) -> None:
     )
     assert started.status_code == 202, started.text
     job = started.json()
-    assert job["destination"] == str(tmp_path / "chol-v1") and job["cohort_version"] == 1
+    assert job["status"] == "queued"
+    # a name belongs to its principal: <root>/<principal>/<name>
+    assert job["destination"] == str(tmp_path / "exp-curator" / "chol-v1") and job["cohort_version"] == 1
     done = _wait(client, job["id"], curator)
     assert done["status"] == "succeeded", done
     assert done["progress"]["stage"] == "published"
@@ -59,7 +80,7 @@ def test_export_job_lifecycle(api_db: ApiDb, tmp_path: Path) -> None:
     assert manifest == done["manifest"]
     assert manifest["cohort"]["member_hash"] == cohort["member_hash"]
     assert manifest["principal"]["name"] == "exp-curator"
-    out = tmp_path / "chol-v1"
+    out = tmp_path / "exp-curator" / "chol-v1"
     for entry in manifest["files"]:
         assert hashlib.sha256((out / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
     assert pq.read_table(out / "patients.parquet").num_rows == cohort["size"] == 51
@@ -74,7 +95,7 @@ def test_export_job_lifecycle(api_db: ApiDb, tmp_path: Path) -> None:
     assert_problem(client.get(f"/exports/{again['id']}/manifest", headers=curator), 404)
 
 
-def test_export_needs_the_grant_for_controlled_members(api_db: ApiDb, tmp_path: Path) -> None:
+def test_export_needs_the_grant_for_controlled_members(api_db: ApiDb, tmp_path: Path, worker: None) -> None:
     client = _client(api_db, tmp_path)
     api_db.execute("UPDATE project SET controlled = true WHERE project_id = 'TCGA-CHOL'")
     try:
@@ -88,6 +109,75 @@ def test_export_needs_the_grant_for_controlled_members(api_db: ApiDb, tmp_path: 
         assert_problem(client.post(f"/cohorts/{cohort['id']}/exports", headers=plain, json={}), 404)
         job = client.post(f"/cohorts/{cohort['id']}/exports", headers=granted, json={"name": "g"}).json()
         assert _wait(client, job["id"], granted)["status"] == "succeeded"
-        assert pq.read_table(tmp_path / "g" / "patients.parquet").num_rows == 51
+        assert pq.read_table(tmp_path / "exp-granted" / "g" / "patients.parquet").num_rows == 51
+    finally:
+        api_db.execute("UPDATE project SET controlled = false WHERE project_id = 'TCGA-CHOL'")
+
+
+def _files_match(root: Path, manifest: dict[str, Any]) -> bool:
+    return all(
+        hashlib.sha256((root / e["path"]).read_bytes()).hexdigest() == e["sha256"] for e in manifest["files"]
+    )
+
+
+def test_another_principal_cannot_replace_an_export_by_name(
+    api_db: ApiDb, tmp_path: Path, worker: None
+) -> None:
+    client = _client(api_db, tmp_path)
+    ann = api_db.user("exp-ann", "curator")
+    ben = api_db.user("exp-ben", "curator")
+    cohort = client.post(
+        "/cohorts", headers=ann, json={"name": "chol", "filters": CHOL, "shared": True}
+    ).json()
+    first = client.post(f"/cohorts/{cohort['id']}/exports", headers=ann, json={"name": "same"}).json()
+    first = _wait(client, first["id"], ann)
+    assert first["status"] == "succeeded", first
+    # ben asks for the same name, with overwrite: it lands in his own folder, ann's export is untouched
+    second = client.post(
+        f"/cohorts/{cohort['id']}/exports", headers=ben, json={"name": "same", "overwrite": True, "seed": 9}
+    ).json()
+    second = _wait(client, second["id"], ben)
+    assert second["status"] == "succeeded", second
+    assert second["destination"] != first["destination"]
+    assert first["destination"] == str(tmp_path / "exp-ann" / "same")
+    assert _files_match(Path(first["destination"]), first["manifest"])
+    assert client.get(f"/exports/{first['id']}", headers=ann).json()["status"] == "succeeded"
+
+
+def test_overwrite_supersedes_the_earlier_record(api_db: ApiDb, tmp_path: Path, worker: None) -> None:
+    client = _client(api_db, tmp_path)
+    cy = api_db.user("exp-cy", "curator")
+    cohort = client.post("/cohorts", headers=cy, json={"name": "chol", "filters": CHOL}).json()
+    first = client.post(f"/cohorts/{cohort['id']}/exports", headers=cy, json={"name": "x"}).json()
+    assert _wait(client, first["id"], cy)["status"] == "succeeded"
+    second = client.post(
+        f"/cohorts/{cohort['id']}/exports", headers=cy, json={"name": "x", "overwrite": True, "seed": 5}
+    ).json()
+    second = _wait(client, second["id"], cy)
+    assert second["status"] == "succeeded", second
+    # the replaced export's record no longer claims files that are gone
+    old = client.get(f"/exports/{first['id']}", headers=cy).json()
+    assert old["status"] == "superseded"
+    assert_problem(client.get(f"/exports/{first['id']}/manifest", headers=cy), 404)
+    assert _files_match(tmp_path / "exp-cy" / "x", second["manifest"])
+    assert api_db.scalar("SELECT superseded_by_id FROM export WHERE id = :i", i=first["id"]) == second["id"]
+
+
+def test_exports_of_a_cohort_hidden_from_the_caller_are_hidden(
+    api_db: ApiDb, tmp_path: Path, worker: None
+) -> None:
+    client = _client(api_db, tmp_path)
+    dee = api_db.user("exp-dee", "curator", grants=["TCGA-CHOL"])
+    cohort = client.post("/cohorts", headers=dee, json={"name": "chol", "filters": CHOL}).json()
+    job = client.post(f"/cohorts/{cohort['id']}/exports", headers=dee, json={"name": "h"}).json()
+    assert _wait(client, job["id"], dee)["status"] == "succeeded"
+    api_db.execute("UPDATE project SET controlled = true WHERE project_id = 'TCGA-CHOL'")
+    try:
+        api_db.execute(
+            "DELETE FROM access_grant WHERE principal_id = (SELECT id FROM principal WHERE name = 'exp-dee')"
+        )
+        assert_problem(client.get(f"/exports/{job['id']}", headers=dee), 404)
+        assert_problem(client.get(f"/exports/{job['id']}/manifest", headers=dee), 404)
+        assert job["id"] not in [e["id"] for e in client.get("/exports", headers=dee).json()["data"]]
     finally:
         api_db.execute("UPDATE project SET controlled = false WHERE project_id = 'TCGA-CHOL'")

@@ -110,7 +110,9 @@ def test_cohorts_from_filters_and_ids_and_set_operations(cli: Cli) -> None:
     assert set(made) == {"id", "size", "member_hash", "releases"}
     assert made["size"] == len(by_project) > 0
     assert made["member_hash"] == _hash(list(by_project))
-    assert {r["source"] for r in made["releases"]} >= {"gdc", "idc", "pdc"}
+    # the releases the members' rows were last seen in (issue 9 A6): the portal exports re-saw these
+    # patients after the API harvest, IDC links them, and none of the three projects has a PDC study
+    assert {r["source"] for r in made["releases"]} == {"gdc_portal", "idc"}
     a = made["id"]
     # a GDC API request body works too: its "filters" is used
     body = cli.write("b.json", {"filters": {"op": "and", "content": [DEAD]}, "size": 10})
@@ -139,7 +141,7 @@ def test_cohorts_from_filters_and_ids_and_set_operations(cli: Cli) -> None:
     listed = cli.json("cohort", "create", "--name", "barcodes", "--ids", ids_file)
     assert listed["size"] == 7 and listed["unresolved"] == ["TCGA-ZZ-ZZZZ"]
     human = cli.ok("cohort", "create", "--name", "barcodes again", "--ids", ids_file)
-    assert "TCGA-ZZ-ZZZZ" in human.stderr and "7 patients" in human.stderr
+    assert "TCGA-ZZ-ZZZZ" in human.stdout and "7 patients" in human.stdout
 
     # -- list, show, members
     rows = cli.json("cohort", "list")
@@ -149,7 +151,7 @@ def test_cohorts_from_filters_and_ids_and_set_operations(cli: Cli) -> None:
     assert (shown["id"], shown["size"], shown["member_hash"]) == (a, made["size"], made["member_hash"])
     assert shown["kind"] == "filter" and shown["definition"]["filters"] == BY_PROJECT
     assert shown["version"]["scope"]["unrestricted"] is True
-    assert "three projects" in cli.ok("cohort", "show", str(a)).stderr
+    assert "three projects" in cli.ok("cohort", "show", str(a)).stdout
     members_a = cli.members(a)
     assert len(members_a) == made["size"] and set(members_a) == by_project
     page = cli.json("cohort", "members", str(a), "--limit", "10")
@@ -176,7 +178,7 @@ def test_cohorts_from_filters_and_ids_and_set_operations(cli: Cli) -> None:
     assert refreshed["member_hash"] == made["member_hash"]
     d = refreshed["diff"]
     assert (d["added_count"], d["removed_count"], d["unchanged"]) == (0, 0, made["size"])
-    assert "no change" in cli.ok("cohort", "refresh", str(a)).stderr
+    assert "no change" in cli.ok("cohort", "refresh", str(a)).stdout
     diff = cli.json("cohort", "diff", str(a), "--from", "1")
     assert (diff["added"], diff["removed"], diff["unchanged"]) == ([], [], made["size"])
 
@@ -256,7 +258,7 @@ def test_facets_and_fields(cli: Cli) -> None:
     matrix = full["modality_matrix"]
     assert matrix["total"] == everyone == sum(c["count"] for c in matrix["combinations"])
     human = cli.ok("facets", "--filters", path, "--matrix")
-    assert f"{out['total']:,} patients match" in human.stderr and "modality combinations" in human.stderr
+    assert f"{out['total']:,} patients match" in human.stdout and "modality combinations" in human.stdout
 
     fields = cli.json("fields")
     names = [f["field"] for f in fields]
@@ -267,3 +269,42 @@ def test_facets_and_fields(cli: Cli) -> None:
         "vital_status" in f["field"] or "vital_status" in f["description"]
         for f in cli.json("fields", "vital_status")
     )
+
+
+def test_people_output_on_stdout_user_text_as_itself_and_tsv(cli: Cli) -> None:
+    hostile = "[bold red]boom[/] \x1b[2J\x1b]0;owned\x07"
+    made = cli.json("cohort", "create", "--name", hostile, "--filters", cli.write("f.json", BY_PROJECT))
+    listed = cli.ok("cohort", "list")
+    assert "[bold red]boom[/]" in listed.stdout  # markup shown, not applied
+    assert "\x1b" not in listed.stdout and "\x07" not in listed.stdout and "\\x1b" in listed.stdout
+    assert "\x1b" not in cli.ok("cohort", "show", str(made["id"])).stdout
+    # an error quoting a file's content prints it as itself too, on stderr
+    leaf_file = cli.write("bad.json", {"op": "=", "content": {"field": "[bold red]x\x1b[2J", "value": 1}})
+    message = cli.fails("cohort", "create", "--name", "bad", "--filters", leaf_file)
+    assert "[bold red]x" in message and "\x1b" not in message
+    # members as TSV: a header, then one line per member, nothing cut
+    tsv = cli.ok("cohort", "members", str(made["id"]), "--all", "--tsv").stdout.splitlines()
+    assert tsv[0].split("\t") == ["case_id", "submitter_id", "project_id", "primary_site", "disease_type"]
+    assert sorted(line.split("\t")[0] for line in tsv[1:]) == sorted(cli.members(made["id"]))
+    # ids in the table are never cut, however narrow the terminal
+    narrow = CliRunner().invoke(
+        app, ["cohort", "members", str(made["id"]), "--limit", "3"], env={"COLUMNS": "60"}
+    )
+    assert narrow.exit_code == 0
+    first = cli.members(made["id"])[0]
+    assert (
+        first in narrow.stdout.replace("│", "").replace(" ", "").replace("\n", "")
+        and "…" not in narrow.stdout
+    )
+
+
+def test_set_operations_take_both_vocabularies(cli: Cli) -> None:
+    a = cli.json("cohort", "create", "--name", "a", "--filters", cli.write("a.json", BY_PROJECT))["id"]
+    b = cli.json("cohort", "create", "--name", "b", "--filters", cli.write("b.json", DEAD))["id"]
+    sizes = {
+        op: cli.json("cohort", op, str(a), str(b), "--name", op)["size"]
+        for op in ("intersection", "intersect", "difference", "subtract")
+    }
+    assert sizes["intersection"] == sizes["intersect"] > 0 and sizes["difference"] == sizes["subtract"] > 0
+    help_text = cli.ok("cohort", "--help").stdout
+    assert "intersection" in help_text and "difference" in help_text and "subtract" not in help_text

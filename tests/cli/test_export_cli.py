@@ -81,3 +81,80 @@ def test_export_cli_and_flow(clone_sample: Callable[[], str], tmp_path: Path) ->
     # the refused re-export is recorded as a failed export (nothing published); bad ratios never start one
     assert [r[0] for r in rows] == ["succeeded", "failed", "succeeded"]
     assert rows[-1] == ("succeeded", "succeeded", summary["prefect_flow_run_id"])
+
+
+def test_bad_destinations_and_options_are_clear_errors_and_touch_nothing(
+    clone_sample: Callable[[], str], tmp_path: Path
+) -> None:
+    url = clone_sample()
+    filters = tmp_path / "chol.json"
+    filters.write_text(
+        json.dumps({"op": "in", "content": {"field": "project.project_id", "value": ["TCGA-CHOL"]}})
+    )
+    made = _run(["cohort", "create", "--name", "chol", "--filters", str(filters), "--json"], url, tmp_path)
+    assert made.returncode == 0, made.stderr[-2000:]
+    cid = str(json.loads(made.stdout)["id"])
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    cases = {
+        "empty": (["--to", ""], "destination is empty"),
+        "not an export": (["--to", str(mine), "--overwrite"], "not an oncograph export"),
+        "a file": (["--to", str(a_file)], "is a file, not a folder"),
+        "negative seed": (["--to", str(tmp_path / "s"), "--seed", "-1"], "seed -1 is out of range"),
+        "other scheme": (["--to", "ftp://host/x"], "unsupported export destination"),
+        "s3 without credentials": (["--to", "s3://nobucket/x/y"], "AWS"),
+    }
+    env_home = tmp_path / "aws"
+    for name, (args, message) in cases.items():
+        done = (
+            run_cli(
+                ["export", cid, *args],
+                url,
+                tmp_path,
+                240,
+            )
+            if name != "s3 without credentials"
+            else _no_aws(["export", cid, *args], url, tmp_path, env_home)
+        )
+        assert done.returncode == 1, (name, done.stderr[-2000:])
+        assert message in done.stderr, (name, done.stderr[-2000:])
+        assert "Traceback" not in done.stderr, name
+    assert (mine / "notes.txt").read_text() == "keep me" and sorted(p.name for p in mine.iterdir()) == [
+        "notes.txt"
+    ]
+    assert a_file.read_text() == "x"
+    assert not (tmp_path / "file:").exists()
+
+    # file:// URLs are local folders; the worker command runs a queued export
+    out = tmp_path / "via-url"
+    done = _run(["export", cid, "--to", f"file://{out}"], url, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "manifest.json").is_file()
+    idle = _run(["worker", "--once", "--json"], url, tmp_path)
+    assert idle.returncode == 0, idle.stderr[-3000:]
+    assert json.loads(idle.stdout)["exports_run"] == 0
+
+
+def _no_aws(args: list[str], url: str, tmp_path: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        {
+            "ONCOGRAPH_DATABASE_URL": url,
+            "ONCOGRAPH_HOME": str(tmp_path / "home"),
+            "PREFECT_HOME": str(tmp_path / "prefect"),
+            "AWS_CONFIG_FILE": str(home / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "ONCOGRAPH_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+            "COLUMNS": "200",
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "oncograph_cli", *args], env=env, capture_output=True, text=True, timeout=240
+    )

@@ -152,7 +152,7 @@ def test_grants_and_controlled_projects(fresh_db_url: str, tmp_path: Path) -> No
 
     _ok(["grants", "remove", "vic", "TCGA-CHOL"], fresh_db_url, tmp_path)
     _fails(["grants", "remove", "vic", "TCGA-CHOL"], fresh_db_url, tmp_path, "has no grant for project")
-    table = _ok(["users", "list"], fresh_db_url, tmp_path).stderr
+    table = _ok(["users", "list"], fresh_db_url, tmp_path).stdout
     assert "vic" in table and "CPTAC-3" in table and "TCGA-CHOL" not in table
 
     un = json.loads(_ok(["projects", "uncontrol", "TCGA-CHOL", "--json"], fresh_db_url, tmp_path).stdout)

@@ -11,13 +11,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import Connection
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oncograph.cohorts import saved
 from oncograph.cohorts.patients import visible_case_ids
 from oncograph.errors import ValidationError
 from oncograph_api.deps import Caller, CallerDep, ConnectionDep, CuratorDep, SessionDep
-from oncograph_api.errors import InvalidParameter, located, parameter, problem_responses
+from oncograph_api.errors import ContentTooLarge, InvalidParameter, located, parameter, problem_responses
 from oncograph_api.schemas import (
     PG_BIGINT_MAX,
     PG_INT_MAX,
@@ -31,12 +30,16 @@ from oncograph_api.schemas import (
     RefreshResponse,
     SetOperationRequest,
     ShareRequest,
+    canonical_set_op,
     unstorable_text,
 )
 
 router = APIRouter(prefix="/cohorts", tags=["cohorts"])
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_MEMBERS_PAGE = 10_000
+MAX_OFFSET = 10_000
+"""The deepest ``from`` (GDC's offset paging) of a member listing; deeper, page with ``after``."""
 CohortId = Annotated[int, Path(ge=1, le=PG_BIGINT_MAX, description="Cohort id.", examples=[1])]
 
 
@@ -97,7 +100,7 @@ async def read_upload(request: Request) -> Upload:
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_UPLOAD_BYTES:
-            raise StarletteHTTPException(413, f"the upload is larger than {MAX_UPLOAD_BYTES} bytes")
+            raise ContentTooLarge(MAX_UPLOAD_BYTES)
         chunks.append(chunk)
     body = b"".join(chunks)
     content_type = request.headers.get("content-type", "")
@@ -194,13 +197,14 @@ def upload_cohort(
     status_code=201,
     summary="Combine cohorts",
     description="A new cohort from the latest versions of two or more cohorts you may see: `union`, "
-    "`intersection`, or `difference` (the first minus all others). Needs the curator role.",
+    "`intersection`, or `difference` (the first minus all others); the CLI's words `intersect` and "
+    "`subtract` are accepted too. Needs the curator role.",
     responses=problem_responses(401, 403, 404, 422),
 )
 def set_operation(body: SetOperationRequest, caller: CuratorDep, session: SessionDep) -> CohortPublic:
     info = saved.set_operation(
         session,
-        op=body.op,
+        op=canonical_set_op(body.op),
         cohort_ids=body.cohorts,
         name=body.name,
         owner=caller.principal,
@@ -303,7 +307,9 @@ def diff_cohort(
     ] = None,
 ) -> DiffPublic:
     return _diff(
-        conn, saved.diff(session, cohort_id, caller.principal, from_version, to_version, caller.scope), caller
+        conn,
+        saved.diff(session, cohort_id, caller.principal, from_version, to_version, scope=caller.scope),
+        caller,
     )
 
 
@@ -311,7 +317,8 @@ def diff_cohort(
     "/{cohort_id}/members",
     summary="List members",
     description="A page of a version's members (default: the latest) in a stable order. Pass `next_after` "
-    "as `after` for the next page (keyset paging: exact at any depth).",
+    "as `after` for the next page (keyset paging: exact at any depth). The GDC API's paging words work too: "
+    "`size` for `limit`, and `from` (a zero-based offset, not with `after`).",
     responses=problem_responses(401, 404, 422),
 )
 def list_members(
@@ -322,21 +329,56 @@ def list_members(
     after: Annotated[
         int | None, Query(ge=0, le=PG_BIGINT_MAX, description="`next_after` of the previous page.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000, description="Page size.")] = 100,
+    limit: Annotated[
+        int | None, Query(ge=1, le=MAX_MEMBERS_PAGE, description="Page size (default 100).")
+    ] = None,
     version: Annotated[
         int | None, Query(ge=1, le=PG_INT_MAX, description="Version (default: the latest).")
     ] = None,
+    size: Annotated[
+        int | None, Query(ge=1, le=MAX_MEMBERS_PAGE, description="The GDC API's name for `limit`.")
+    ] = None,
+    offset: Annotated[
+        int | None,
+        Query(
+            alias="from",
+            ge=0,
+            le=MAX_OFFSET,
+            description=f"Skip this many members (zero-based offset, up to {MAX_OFFSET:,}; not with `after`).",
+        ),
+    ] = None,
 ) -> MemberPage:
+    if limit is not None and size is not None and limit != size:
+        raise InvalidParameter("query.size", "give `limit` or its GDC name `size`, not both")
+    page_size = limit or size or 100
+    if offset and after is not None:
+        raise InvalidParameter("query.from", "give `from` or `after`, not both")
+    remaining = offset or 0
+    while remaining > 0:  # GDC offset paging, walked in the largest pages
+        skipped = saved.members(
+            session,
+            cohort_id,
+            caller.principal,
+            version_number=version,
+            after=after,
+            limit=min(remaining, MAX_MEMBERS_PAGE),
+            scope=caller.scope,
+        )
+        remaining -= len(skipped.members)
+        after = skipped.next_after
+        if after is None:
+            number = saved.version(session, cohort_id, caller.principal, version, scope=caller.scope).version
+            return MemberPage(data=[], total=skipped.total, version=number, next_after=None)
     page = saved.members(
         session,
         cohort_id,
         caller.principal,
         version_number=version,
         after=after,
-        limit=limit,
+        limit=page_size,
         scope=caller.scope,
     )
-    number = saved.version(session, cohort_id, caller.principal, version, caller.scope).version
+    number = saved.version(session, cohort_id, caller.principal, version, scope=caller.scope).version
     rows = page.members
     if rows and not caller.scope.unrestricted:
         visible = visible_case_ids(conn, [m["case_id"] for m in rows], caller.scope)

@@ -1,9 +1,12 @@
-"""Dataset exports of cohorts: start one (an asynchronous job), follow its progress, read its manifest.
+"""Dataset exports of cohorts: queue one (a job that a worker runs), follow its progress, read its manifest.
 
-Exports are written under the server's export root (``ONCOGRAPH_EXPORT_ROOT``: a folder or an
-``s3://bucket/prefix``; default ``$ONCOGRAPH_HOME/exports``) in a folder named by the export id or the
-``name`` asked for; clients never choose server paths. The export runs under the caller's access scope
-(controlled data only with a grant) and the manifest records the principal.
+``POST`` only records a queued export; an export worker (``oncograph serve`` runs one on a thread,
+``oncograph worker`` standalone, or the Prefect flow) claims and runs it, so an API restart loses nothing
+(docs/adr/0005-export-jobs.md). Exports are written under the server's export root
+(``ONCOGRAPH_EXPORT_ROOT``: a folder or an ``s3://bucket/prefix``; default ``$ONCOGRAPH_HOME/exports``), in
+``<root>/<principal>/<name>``: a name belongs to its principal, so nobody can replace another's export, and
+clients never choose server paths. The export runs under the caller's access scope (controlled data only with
+a grant) and the manifest records the principal.
 """
 
 from __future__ import annotations
@@ -12,16 +15,18 @@ import datetime as dt
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Path
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from oncograph.access import Scope
+from oncograph.access.policy import visible_export
 from oncograph.db.models import Export
-from oncograph.errors import NotFoundError, OncographError
-from oncograph.export.job import ExportOptions, create_export, run_export
+from oncograph.errors import NotFoundError
+from oncograph.export.job import create_export
+from oncograph.export.options import SEED_MAX, ExportOptions
 from oncograph.export.schema import DEFAULT_STRATIFY, STRATIFY_FIELDS
+from oncograph.export.storage import Destination
 from oncograph_api.deps import ApiState, Caller, CallerDep, CuratorDep, SessionDep, StateDep
 from oncograph_api.errors import parameter, problem_responses
 from oncograph_api.routers.cohorts import CohortId
@@ -38,7 +43,8 @@ class ExportRequest(BaseModel):
 
     name: str | None = Field(
         None,
-        description="Folder name under the server's export root (letters, digits, . _ -); default export-<id>.",
+        description="Folder name under your own folder of the server's export root (letters, digits, . _ -); "
+        "default export-<id>.",
         examples=["brca-slides-v1"],
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
     )
@@ -49,7 +55,7 @@ class ExportRequest(BaseModel):
         max_length=len(STRATIFY_FIELDS),
     )
     seed: StrictInt = Field(
-        0, ge=0, le=2**31 - 1, description="Split seed: the same seed gives the same split."
+        0, ge=0, le=SEED_MAX, description="Split seed: the same seed gives the same split."
     )
     ratios: list[float] = Field(
         default_factory=lambda: [0.7, 0.15, 0.15],
@@ -57,7 +63,9 @@ class ExportRequest(BaseModel):
         max_length=3,
         description="train, val, test fractions (non-negative, summing to 1).",
     )
-    overwrite: StrictBool = Field(False, description="Replace an earlier export of the same name.")
+    overwrite: StrictBool = Field(
+        False, description="Replace your earlier export of the same name (its record becomes superseded)."
+    )
 
 
 class ExportStatus(BaseModel):
@@ -65,7 +73,11 @@ class ExportStatus(BaseModel):
     cohort_id: int
     cohort_version: int
     destination: str
-    status: str = Field(description="queued, running, succeeded or failed.")
+    status: str = Field(
+        description="queued, running, succeeded, failed, abandoned (its workers died) or superseded "
+        "(replaced by a later export of the same name)."
+    )
+    attempts: int = Field(0, description="How many times a worker started it.")
     progress: dict[str, Any] = Field(description='{"stage", "done", "total"} while it runs.')
     error: str | None
     options: dict[str, Any]
@@ -88,6 +100,7 @@ def _status(row: Export, *, manifest: bool = True) -> ExportStatus:
         cohort_version=row.cohort_version,
         destination=row.destination,
         status=row.status,
+        attempts=row.attempts,
         progress=dict(row.progress or {}),
         error=row.error,
         options=dict(row.options or {}),
@@ -97,30 +110,31 @@ def _status(row: Export, *, manifest: bool = True) -> ExportStatus:
     )
 
 
+def _visible(caller: Caller) -> Any:
+    return visible_export(
+        caller.scope,
+        principal_id=caller.principal.id,
+        is_admin=caller.role == "admin",
+        export=Export.__table__,
+    )
+
+
 def _own_export(session: Session, export_id: int, caller: Caller) -> Export:
-    row = session.get(Export, export_id)
+    """The export, if the caller may see it: its own (any for admins), of a cohort it may see."""
+    row = session.execute(select(Export).where(Export.id == export_id, _visible(caller))).scalar_one_or_none()
     if row is None or (row.principal_id != caller.principal.id and caller.role != "admin"):
         raise NotFoundError(f"no export {export_id}", hint="GET /exports lists your exports")
     return row
-
-
-def _run(state: ApiState, export_id: int, scope: Scope) -> None:
-    """The background job: errors are recorded on the export row (and logged), never raised to a client."""
-    try:
-        run_export(state.sessions, export_id, scope, endpoint_url=state.settings.s3_endpoint_url)
-    except OncographError as exc:
-        log.warning("export %s failed: %s", export_id, exc)
-    except Exception:
-        log.exception("export %s failed", export_id)
 
 
 @router.post(
     "/cohorts/{cohort_id}/exports",
     status_code=202,
     summary="Export a cohort version as an ML-ready dataset",
-    description="Starts an asynchronous export (Parquet tables, Croissant, gdc-client and s5cmd manifests, "
-    "patient-level splits) of a cohort version you can see, under your access scope. Poll GET /exports/{id} "
-    "for status and progress; the destination appears complete or not at all. Needs the curator role.",
+    description="Queues an export (Parquet tables, Croissant, gdc-client and s5cmd manifests, "
+    "patient-level splits) of a cohort version you can see, under your access scope; an export worker runs it. "
+    "Poll GET /exports/{id} for status and progress; the destination appears complete or not at all. "
+    "Needs the curator role.",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def start_export(
@@ -129,7 +143,6 @@ def start_export(
     caller: CuratorDep,
     session: SessionDep,
     state: StateDep,
-    background: BackgroundTasks,
 ) -> ExportStatus:
     root = _export_root(state)
     with parameter("body"):
@@ -139,20 +152,20 @@ def start_export(
             ratios=(body.ratios[0], body.ratios[1], body.ratios[2]),
             overwrite=body.overwrite,
         )
-    placeholder = f"{root}/pending"
+    # a name belongs to its principal: <root>/<principal>/<name> (principal names are path-safe)
+    folder = f"{root}/{caller.principal.name}"
     row = create_export(
         session,
         cohort_id=cohort_id,
         principal=caller.principal,
-        destination=placeholder,
+        destination=f"{folder}/pending",
         options=options,
         version=body.version,
         scope=caller.scope,
     )
-    row.destination = f"{root}/{body.name or f'export-{row.id}'}"
+    row.destination = Destination(f"{folder}/{body.name or f'export-{row.id}'}").url
     session.flush()
-    # the request's transaction commits when this function returns; the job starts after the response
-    background.add_task(_run, state, row.id, caller.scope)
+    # the request's transaction commits when this function returns; a worker then claims the queued job
     return _status(row)
 
 
@@ -166,11 +179,12 @@ def _export_root(state: ApiState) -> str:
 @router.get(
     "/exports",
     summary="Your exports",
-    description="Exports you started (all exports for admins), newest first, without manifests.",
+    description="Exports you started (all exports for admins) of cohorts you may see, newest first, without "
+    "manifests.",
     responses=problem_responses(401),
 )
 def list_exports(caller: CallerDep, session: SessionDep) -> ExportList:
-    q = select(Export).order_by(Export.id.desc()).limit(1000)
+    q = select(Export).where(_visible(caller)).order_by(Export.id.desc()).limit(1000)
     if caller.role != "admin":
         q = q.where(Export.principal_id == caller.principal.id)
     rows = [_status(r, manifest=False) for r in session.execute(q).scalars()]

@@ -6,11 +6,12 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from sqlalchemy import Connection
 
 from oncograph.cohorts import patients
 from oncograph.cohorts.filters import FilterError, Problem
-from oncograph_api.deps import CallerDep, ConnectionDep
-from oncograph_api.errors import located, parameter, problem_responses
+from oncograph_api.deps import Caller, CallerDep, ConnectionDep
+from oncograph_api.errors import InvalidParameter, located, parameter, problem_responses
 from oncograph_api.schemas import (
     EXAMPLE_FILTER,
     UNSTORABLE_TEXT,
@@ -21,6 +22,10 @@ from oncograph_api.schemas import (
 )
 
 router = APIRouter(tags=["patients"])
+
+MAX_OFFSET = 10_000
+"""The deepest ``from`` (GDC's offset paging); deeper, page with the cursor (which costs the same at any depth)."""
+DEFAULT_LIMIT = 100
 
 SORT_DESCRIPTION = (
     "Sort field, `-` prefix for descending: "
@@ -70,22 +75,74 @@ def list_patients(
         ),
     ] = "submitter_id",
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
-    limit: Annotated[int, Query(ge=1, le=patients.MAX_LIMIT, description="Page size.")] = 100,
+    limit: Annotated[
+        int | None, Query(ge=1, le=patients.MAX_LIMIT, description=f"Page size (default {DEFAULT_LIMIT}).")
+    ] = None,
+    size: Annotated[
+        int | None, Query(ge=1, le=patients.MAX_LIMIT, description="The GDC API's name for `limit`.")
+    ] = None,
+    offset: Annotated[
+        int | None,
+        Query(
+            alias="from",
+            ge=0,
+            le=MAX_OFFSET,
+            description="The GDC API's paging: skip this many patients (zero-based offset; not with "
+            f"`cursor`). Up to {MAX_OFFSET:,}; deeper, follow `next_cursor`.",
+        ),
+    ] = None,
 ) -> PatientPage:
+    page_size = _page_size(limit, size)
+    if offset and cursor:
+        raise InvalidParameter(
+            "query.from",
+            "give `from` or `cursor`, not both",
+            hint="a cursor already says where the page starts",
+        )
     decoded = decode_filters(filters)
     with parameter("query.sort"):
         patients.parse_sort(sort)
     with located("query"), parameter("query.cursor"):
+        if offset:
+            cursor, past_end = _skip(conn, caller, decoded, sort, offset)
+            if past_end:
+                page = patients.list_patients(conn, caller.scope, filters=decoded, sort=sort, limit=1)
+                return PatientPage(
+                    data=[], total=page.total, sort=page.sort, limit=page_size, next_cursor=None
+                )
         page = patients.list_patients(
-            conn, caller.scope, filters=decoded, sort=sort, cursor=cursor, limit=limit
+            conn, caller.scope, filters=decoded, sort=sort, cursor=cursor, limit=page_size
         )
     return PatientPage(
         data=[PatientSummary.model_validate(p) for p in page.patients],
         total=page.total,
         sort=page.sort,
-        limit=limit,
+        limit=page_size,
         next_cursor=page.next_cursor,
     )
+
+
+def _page_size(limit: int | None, size: int | None) -> int:
+    if limit is not None and size is not None and limit != size:
+        raise InvalidParameter("query.size", "give `limit` or its GDC name `size`, not both")
+    return limit or size or DEFAULT_LIMIT
+
+
+def _skip(conn: Connection, caller: Caller, filters: Any, sort: str, offset: int) -> tuple[str | None, bool]:
+    """The cursor after the first ``offset`` patients (walked in the largest pages), and whether the listing
+    ends before it."""
+    cursor: str | None = None
+    remaining = offset
+    while remaining > 0:
+        step = min(remaining, patients.MAX_LIMIT)
+        page = patients.list_patients(
+            conn, caller.scope, filters=filters, sort=sort, cursor=cursor, limit=step
+        )
+        remaining -= len(page.patients)
+        cursor = page.next_cursor
+        if cursor is None:
+            return None, True
+    return cursor, False
 
 
 @router.get(

@@ -23,7 +23,7 @@ from oncograph.db.models import Principal
 from oncograph.errors import OncographError
 from oncograph_cli.commands.facets import fail, load_filters
 from oncograph_cli.context import store
-from oncograph_cli.output import console, exit_with_error, print_json
+from oncograph_cli.output import err, exit_with_error, id_column, out, print_json, print_tsv, safe
 
 app = typer.Typer(
     help="Saved cohorts: frozen patient lists with the releases they were computed against.",
@@ -58,7 +58,7 @@ def _ids(label: str, ids: list[str]) -> None:
     if not ids:
         return
     more = f" ... and {len(ids) - _SHOWN_IDS:,} more" if len(ids) > _SHOWN_IDS else ""
-    console.print(f"{label} ({len(ids):,}): {', '.join(ids[:_SHOWN_IDS])}{more}", highlight=False)
+    out.print(f"{label} ({len(ids):,}): {safe(', '.join(ids[:_SHOWN_IDS]))}{more}")
 
 
 def _created(info: CohortInfo, json_out: bool) -> None:
@@ -69,10 +69,9 @@ def _created(info: CohortInfo, json_out: bool) -> None:
             payload["unresolved"] = unresolved
         print_json(payload)
         return
-    console.print(
-        f"created cohort [bold]{info.id}[/] {info.name!r}: {info.latest.size:,} patients, "
-        f"member hash {info.latest.member_hash[:16]}, releases {_releases(info.latest.releases)}",
-        highlight=False,
+    out.print(
+        f"created cohort [bold]{info.id}[/] {safe(repr(info.name))}: {info.latest.size:,} patients, "
+        f"member hash {info.latest.member_hash[:16]}, releases {safe(_releases(info.latest.releases))}"
     )
     if unresolved:
         _ids("[yellow]ids matching no patient[/]", list(unresolved))
@@ -138,30 +137,38 @@ def list_cmd(json_out: bool = _JSON) -> None:
     try:
         with transaction(store()) as s:
             owner, _ = _local(s)
-            rows = saved.list_cohorts(s, owner)
+            rows = saved.list_cohorts(s, owner, Scope.everything())
     except OncographError as exc:
         fail(exc)
     if json_out:
         print_json([c.to_json() for c in rows])
         return
     if not rows:
-        console.print("no cohorts yet: `oncograph cohort create --name N --filters F.json` makes one")
+        err.print("no cohorts yet: `oncograph cohort create --name N --filters F.json` makes one")
         return
     table = Table(title="cohorts")
     for col in ("id", "name", "kind", "owner", "patients", "version", "shared", "created"):
-        table.add_column(col, justify="right" if col in ("id", "patients", "version") else "left")
+        if col in ("id", "created"):
+            id_column(
+                table,
+                col,
+                justify="right" if col == "id" else "left",
+                min_width=19 if col == "created" else None,
+            )
+        else:
+            table.add_column(col, justify="right" if col in ("patients", "version") else "left")
     for c in rows:
         table.add_row(
             str(c.id),
-            c.name,
+            safe(c.name),
             c.kind,
-            c.owner,
+            safe(c.owner),
             f"{c.latest.size:,}",
             str(c.latest.version),
             "yes" if c.shared else "",
             c.created_at.isoformat()[:19],
         )
-    console.print(table)
+    out.print(table)
 
 
 @app.command("show")
@@ -170,9 +177,11 @@ def show_cmd(cohort_id: int = _ID, version: int | None = _VERSION, json_out: boo
     try:
         with transaction(store()) as s:
             owner, _ = _local(s)
-            info = saved.get(s, cohort_id, owner)
+            info = saved.get(s, cohort_id, owner, Scope.everything())
             shown: Version = (
-                saved.version(s, cohort_id, owner, version) if version is not None else info.latest
+                saved.version(s, cohort_id, owner, version, scope=Scope.everything())
+                if version is not None
+                else info.latest
             )
     except OncographError as exc:
         fail(exc)
@@ -188,7 +197,7 @@ def show_cmd(cohort_id: int = _ID, version: int | None = _VERSION, json_out: boo
         )
         print_json(payload)
         return
-    console.print(f"[bold]cohort {info.id}[/]: {info.name}", highlight=False)
+    out.print(f"[bold]cohort {info.id}[/]: {safe(info.name)}")
     rows: list[tuple[str, str]] = [
         ("description", info.description or ""),
         ("kind", info.kind),
@@ -203,12 +212,12 @@ def show_cmd(cohort_id: int = _ID, version: int | None = _VERSION, json_out: boo
         ("scope", "unrestricted" if shown.scope.get("unrestricted") else _scope(shown.scope)),
     ]
     table = Table(show_header=False, box=None)
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
     for key, value in rows:
         if value:
-            table.add_row(key, value)
-    console.print(table)
+            table.add_row(key, safe(value))
+    out.print(table)
     _ids("[yellow]ids matching no patient[/]", list(shown.details.get("unresolved") or []))
 
 
@@ -251,14 +260,12 @@ def refresh_cmd(cohort_id: int = _ID, json_out: bool = _JSON) -> None:
         )
         return
     if not changed:
-        console.print(
-            f"cohort {info.id}: no change (still version {d.to_version}, {info.latest.size:,} patients)",
-            highlight=False,
+        out.print(
+            f"cohort {info.id}: no change (still version {d.to_version}, {info.latest.size:,} patients)"
         )
         return
-    console.print(
-        f"cohort {info.id}: new version {d.to_version}, {info.latest.size:,} patients; {_diff_summary(d)}",
-        highlight=False,
+    out.print(
+        f"cohort {info.id}: new version {d.to_version}, {info.latest.size:,} patients; {_diff_summary(d)}"
     )
     _ids("added", d.added)
     _ids("removed", d.removed)
@@ -275,13 +282,13 @@ def diff_cmd(
     try:
         with transaction(store()) as s:
             owner, _ = _local(s)
-            d = saved.diff(s, cohort_id, owner, from_version, to_version)
+            d = saved.diff(s, cohort_id, owner, from_version, to_version, scope=Scope.everything())
     except OncographError as exc:
         fail(exc)
     if json_out:
         print_json(d.to_json())
         return
-    console.print(f"cohort {d.cohort_id} {_diff_summary(d)}", highlight=False)
+    out.print(f"cohort {d.cohort_id} {_diff_summary(d)}")
     _ids("added", d.added)
     _ids("removed", d.removed)
 
@@ -296,19 +303,34 @@ def members_cmd(
     ),
     all_pages: bool = typer.Option(False, "--all", help="Every member (pages through the whole version)."),
     json_out: bool = _JSON,
+    tsv: bool = typer.Option(
+        False, "--tsv", help="Print tab-separated values with a header (for cut, join, R)."
+    ),
 ) -> None:
     """A version's members in a stable order: case UUID, barcode, project, site and disease type."""
     try:
         with transaction(store()) as s:
             owner, _ = _local(s)
-            number = saved.version(s, cohort_id, owner, version).version
+            number = saved.version(s, cohort_id, owner, version, scope=Scope.everything()).version
             page = saved.members(
-                s, cohort_id, owner, version_number=number, after=after, limit=_PAGE if all_pages else limit
+                s,
+                cohort_id,
+                owner,
+                version_number=number,
+                after=after,
+                limit=_PAGE if all_pages else limit,
+                scope=Scope.everything(),
             )
             rows = list(page.members)
             while all_pages and page.next_after is not None:
                 page = saved.members(
-                    s, cohort_id, owner, version_number=number, after=page.next_after, limit=_PAGE
+                    s,
+                    cohort_id,
+                    owner,
+                    version_number=number,
+                    after=page.next_after,
+                    limit=_PAGE,
+                    scope=Scope.everything(),
                 )
                 rows.extend(page.members)
     except OncographError as exc:
@@ -324,20 +346,27 @@ def members_cmd(
             }
         )
         return
+    if tsv:
+        keys = ["case_id", "submitter_id", "project_id", "primary_site", "disease_type"]
+        print_tsv(keys, [[m[k] for k in keys] for m in rows])
+        if page.next_after is not None:
+            err.print(f"more members: add --after {page.next_after}, or --all")
+        return
     table = Table(title=f"cohort {cohort_id} v{number}: {len(rows):,} of {page.total:,} members")
-    for col in ("case_id", "submitter_id", "project", "primary site", "disease type"):
-        table.add_column(col)
+    for col in ("case_id", "submitter_id", "project"):  # ids are never cut
+        id_column(table, col, min_width=36 if col == "case_id" else None)
+    for col in ("primary site", "disease type"):
+        table.add_column(col, overflow="fold")
     for m in rows:
         table.add_row(
-            m["case_id"],
-            m["submitter_id"] or "",
-            m["project_id"] or "",
-            m["primary_site"] or "",
-            m["disease_type"] or "",
+            *(
+                safe(m[k] or "")
+                for k in ("case_id", "submitter_id", "project_id", "primary_site", "disease_type")
+            )
         )
-    console.print(table)
+    out.print(table)
     if page.next_after is not None:
-        console.print(f"more members: add --after {page.next_after}, or --all", highlight=False)
+        err.print(f"more members: add --after {page.next_after}, or --all")
 
 
 def _set_command(op: str, verb: str) -> Callable[..., None]:
@@ -369,9 +398,16 @@ def _set_command(op: str, verb: str) -> Callable[..., None]:
     return command
 
 
-app.command("union")(_set_command("union", "the patients in any of the cohorts"))
-app.command("intersect")(_set_command("intersection", "the patients in every one of the cohorts"))
-app.command("subtract")(_set_command("difference", "the patients of the first cohort in none of the others"))
+# One vocabulary with the API and the core: union, intersection, difference; the older `intersect` and
+# `subtract` still work (hidden from the help).
+_UNION = _set_command("union", "the patients in any of the cohorts")
+_INTERSECTION = _set_command("intersection", "the patients in every one of the cohorts")
+_DIFFERENCE = _set_command("difference", "the patients of the first cohort in none of the others")
+app.command("union")(_UNION)
+app.command("intersection")(_INTERSECTION)
+app.command("difference")(_DIFFERENCE)
+app.command("intersect", hidden=True)(_INTERSECTION)
+app.command("subtract", hidden=True)(_DIFFERENCE)
 
 
 @app.command("delete")
@@ -380,10 +416,10 @@ def delete_cmd(cohort_id: int = _ID, json_out: bool = _JSON) -> None:
     try:
         with transaction(store()) as s:
             owner, _ = _local(s)
-            saved.delete(s, cohort_id, owner)
+            saved.delete(s, cohort_id, owner, Scope.everything())
     except OncographError as exc:
         fail(exc)
     if json_out:
         print_json({"id": cohort_id, "deleted": True})
         return
-    console.print(f"deleted cohort {cohort_id}", highlight=False)
+    out.print(f"deleted cohort {cohort_id}")

@@ -7,7 +7,7 @@ import typer
 from oncograph.db import get_engine, upgrade
 from oncograph.db.migrate import current_revision
 from oncograph.errors import OncographError
-from oncograph_cli.output import console, exit_with_error, print_json
+from oncograph_cli.output import exit_with_error, out, print_json
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -25,4 +25,4 @@ def upgrade_cmd(json_out: bool = typer.Option(False, "--json", help="Print a JSO
     if json_out:
         print_json({"from": before, "to": after, "url": engine.url.render_as_string(hide_password=True)})
     else:
-        console.print(f"schema at revision [bold]{after}[/] (was {before or 'empty'})")
+        out.print(f"schema at revision [bold]{after}[/] (was {before or 'empty'})")

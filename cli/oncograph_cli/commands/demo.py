@@ -129,12 +129,13 @@ def _cohort_and_export(factory: sessionmaker[Session]) -> tuple[str, int]:
             principal=demo_user,
             destination=str(destination),
             options=ExportOptions(seed=0),
+            scope=Scope(principal="demo", role="curator"),
         )
     console.print(
         f"[bold]7/8[/] cohort {cohort.id} {cohort.name!r}: {cohort.latest.size} patients, "
         f"member hash {cohort.latest.member_hash[:12]}…"
     )
-    result = run_export(factory, export.id, Scope(principal="demo", role="curator"))
+    result = run_export(factory, export.id)
     console.print(
         f"      exported to {result.destination}: "
         + ", ".join(f"{k} {v}" for k, v in result.manifest["splits"].items())

@@ -1,13 +1,14 @@
 """``oncograph export COHORT_ID --to DEST``: an ML-ready dataset of a frozen cohort version.
 
-Local folder or ``s3://bucket/prefix`` (credentials from the environment; ``ONCOGRAPH_S3_ENDPOINT_URL`` for
-another endpoint). Published atomically: the destination appears complete or not at all. ``--flow`` runs it
-as the Prefect flow ``export_cohort``; by default it runs in-process with a progress bar.
+Local folder, ``file:///path`` or ``s3://bucket/prefix`` (credentials from the environment;
+``ONCOGRAPH_S3_ENDPOINT_URL`` for another endpoint). Published atomically: the destination appears complete or
+not at all, and only a new or empty folder or an earlier export (with ``--overwrite``) is written. The export
+is queued as a job like the API's (docs/adr/0005-export-jobs.md) and then run at once in this process with a
+progress bar; ``--flow`` runs it as the Prefect flow ``export_cohort``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -16,7 +17,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from oncograph.access import Scope, ensure_local_principal
 from oncograph.db import transaction
 from oncograph.errors import OncographError
-from oncograph.export.job import ExportOptions, create_export, run_export
+from oncograph.export.job import create_export, run_export
+from oncograph.export.options import SEED_MAX, ExportOptions
 from oncograph.export.schema import DEFAULT_STRATIFY, STRATIFY_FIELDS
 from oncograph.settings import get_settings
 from oncograph_cli.context import store
@@ -25,16 +27,20 @@ from oncograph_cli.output import console, exit_with_error, print_json
 
 def export(
     cohort_id: int = typer.Argument(..., help="Cohort id (`oncograph cohort list`)."),
-    to: str = typer.Option(..., "--to", help="A folder, or s3://bucket/prefix."),
+    to: str = typer.Option(..., "--to", help="A new or empty folder, file:///path, or s3://bucket/prefix."),
     version: int | None = typer.Option(None, "--version", help="Cohort version (default: the latest)."),
     split_by: list[str] = typer.Option(
         list(DEFAULT_STRATIFY),
         "--split-by",
         help=f"Stratify the train/val/test split by these patient fields ({', '.join(STRATIFY_FIELDS)}).",
     ),
-    seed: int = typer.Option(0, "--seed", help="Split seed: the same seed gives the same split."),
+    seed: int = typer.Option(
+        0, "--seed", help=f"Split seed (0..{SEED_MAX}): the same seed gives the same split."
+    ),
     ratios: str = typer.Option("0.7,0.15,0.15", "--ratios", help="train,val,test fractions (sum 1)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing export at --to."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an earlier oncograph export at --to (never other files)."
+    ),
     flow: bool = typer.Option(False, "--flow", help="Run as the Prefect flow export_cohort."),
     json_out: bool = typer.Option(False, "--json", help="Print the manifest summary as JSON."),
 ) -> None:
@@ -50,20 +56,18 @@ def export(
             ratios=parts,  # type: ignore[arg-type]  # checked by ExportOptions
             overwrite=overwrite,
         )
-        destination = to if to.startswith("s3://") else str(Path(to).expanduser().resolve())
         if flow:
             from oncograph_flows.export import export_cohort
 
             summary: dict[str, Any] = export_cohort(
-                cohort_id=cohort_id,
-                destination=destination,
-                options={**options.to_json(), "overwrite": overwrite},
-                version=version,
+                cohort_id=cohort_id, destination=to, options=options.to_record(), version=version
             )
         else:
-            summary = _run(cohort_id, destination, options, version, quiet=json_out)
+            summary = _run(cohort_id, to, options, version, quiet=json_out)
     except OncographError as exc:
         exit_with_error(str(exc))
+    except OSError as exc:  # recorded on the export; the user gets the reason, not a traceback
+        exit_with_error(f"export failed: {exc}")
     if json_out:
         print_json(summary)
         return
@@ -86,6 +90,7 @@ def _run(
             destination=destination,
             options=options,
             version=version,
+            scope=Scope.everything(who.name),
         )
         export_id = row.id
     with Progress(
@@ -101,12 +106,9 @@ def _run(
         def progress(stage: str, done: int, total: int) -> None:
             bar.update(task, description=stage, completed=done, total=max(total, done))
 
+        # the job is queued like the API's; this process claims and runs it now (a worker would otherwise)
         result = run_export(
-            factory,
-            export_id,
-            Scope.everything(who.name),
-            progress=progress,
-            endpoint_url=get_settings().s3_endpoint_url,
+            factory, export_id, progress=progress, endpoint_url=get_settings().s3_endpoint_url
         )
     return {
         "export_id": result.export_id,

@@ -27,7 +27,7 @@ from oncograph.cohorts.query import (
 from oncograph.db import transaction
 from oncograph.errors import OncographError
 from oncograph_cli.context import store
-from oncograph_cli.output import console, exit_with_error, print_json
+from oncograph_cli.output import exit_with_error, out, print_json, safe
 
 DEFAULT_FACETS: tuple[str, ...] = (
     "project.project_id",
@@ -108,18 +108,18 @@ def facets_cmd(
             payload["modality_matrix"] = mods.to_json()
         print_json(payload)
         return
-    console.print(f"[bold]{total:,}[/] patients match", highlight=False)
+    out.print(f"[bold]{total:,}[/] patients match")
     for facet in result:
-        console.print(_facet_table(facet, total))
+        out.print(_facet_table(facet, total))
     if mods is not None:
         table = Table(title="modality combinations")
-        table.add_column("modalities")
+        table.add_column("modalities", overflow="fold")
         table.add_column("patients", justify="right")
         for combo in mods.combinations:
-            table.add_row(" + ".join(combo[0]) or "(none)", f"{combo[1]:,}")
-        console.print(table)
+            table.add_row(safe(" + ".join(combo[0])) or "(none)", f"{combo[1]:,}")
+        out.print(table)
         per = ", ".join(f"{m} {n:,}" for m, n in mods.modalities.items() if n)
-        console.print(f"patients per modality: {per or 'none'}", highlight=False)
+        out.print(f"patients per modality: {safe(per) or 'none'}")
 
 
 def _pct(n: int, total: int) -> str:
@@ -127,13 +127,13 @@ def _pct(n: int, total: int) -> str:
 
 
 def _facet_table(facet: Facet, total: int) -> Table:
-    table = Table(title=facet.field, title_justify="left")
+    table = Table(title=safe(facet.field), title_justify="left")
     if isinstance(facet, TermsFacet):
-        table.add_column("value")
+        table.add_column("value", overflow="fold")
         table.add_column("patients", justify="right")
         table.add_column("%", justify="right")
         for key, n in facet.buckets:
-            table.add_row(str(key), f"{n:,}", _pct(n, total))
+            table.add_row(safe(key), f"{n:,}", _pct(n, total))
         if facet.other:
             table.add_row(f"({facet.other:,} more values)", "", "")
     else:
@@ -168,8 +168,8 @@ def fields_cmd(
         return
     table = Table(title=f"cohort fields ({len(rows)} of {len(FIELDS)})")
     for col in ("field", "type", "facet", "nested", "description"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in rows:
         desc = r["description"] + (f" Values: {', '.join(r['values'])}." if r.get("values") else "")
-        table.add_row(r["field"], r["type"], r["facet"], "yes" if r["nested"] else "", desc)
-    console.print(table)
+        table.add_row(r["field"], r["type"], r["facet"], "yes" if r["nested"] else "", safe(desc))
+    out.print(table)

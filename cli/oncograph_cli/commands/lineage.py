@@ -8,7 +8,7 @@ from oncograph.db import transaction
 from oncograph.errors import OncographError
 from oncograph.lineage import lineage_of
 from oncograph_cli.context import store
-from oncograph_cli.output import console, exit_with_error, print_json
+from oncograph_cli.output import exit_with_error, out, print_json, safe
 
 
 def lineage(
@@ -25,14 +25,14 @@ def lineage(
         print_json(info)
         return
     for r in info["records"]:
-        console.print(
-            f"[bold]{r['kind']}[/] {r['key']}: built from document {r['source_document_id']}, "
+        out.print(
+            f"[bold]{r['kind']}[/] {safe(r['key'])}: built from document {r['source_document_id']}, "
             f"first seen {r['first_seen']}, last seen {r['last_seen']}"
         )
     for d in info["documents"]:
         mark = "*" if d["current"] else " "
-        console.print(
-            f" {mark} document {d['id']} {d['source']}/{d['entity_type']} {d['entity_id']} "
-            f"sha256:{d['content_hash'][:12]} release {d['release']!r} run {d['run_id']} "
-            f"({d['transform']}) at {d['location']}"
+        out.print(
+            f" {mark} document {d['id']} {d['source']}/{d['entity_type']} {safe(d['entity_id'])} "
+            f"sha256:{d['content_hash'][:12]} release {safe(repr(d['release']))} run {d['run_id']} "
+            f"({d['transform']}) at {safe(d['location'])}"
         )

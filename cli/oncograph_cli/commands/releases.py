@@ -9,7 +9,7 @@ from oncograph.db import transaction
 from oncograph.errors import OncographError
 from oncograph.lineage.releases import diff_releases, list_releases
 from oncograph_cli.context import store
-from oncograph_cli.output import console, exit_with_error, print_json
+from oncograph_cli.output import exit_with_error, out, print_json, safe
 
 app = typer.Typer(help="Source data releases.", no_args_is_help=True)
 
@@ -30,10 +30,16 @@ def list_cmd(
         return
     table = Table(title="source releases")
     for col in ("id", "source", "release", "documents", "first seen"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(str(r["id"]), r["source"], r["release"], f"{r['documents']:,}", r["first_seen_at"][:19])
-    console.print(table)
+        table.add_row(
+            str(r["id"]),
+            safe(r["source"]),
+            safe(r["release"]),
+            f"{r['documents']:,}",
+            r["first_seen_at"][:19],
+        )
+    out.print(table)
 
 
 @app.command("diff")
@@ -51,11 +57,11 @@ def diff_cmd(
     if json_out:
         print_json(diff)
         return
-    table = Table(title=f"{diff['source']}: {diff['from']['release']} -> {diff['to']['release']}")
+    table = Table(title=safe(f"{diff['source']}: {diff['from']['release']} -> {diff['to']['release']}"))
     for col in ("entity", "added", "changed", "retired"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for kind, c in diff["entities"].items():
         table.add_row(kind, f"{c['added']:,}", f"{c['changed']:,}", f"{c['retired']:,}")
-    console.print(table)
+    out.print(table)
     for etype, c in diff["documents"].items():
-        console.print(f"{etype} documents: {c['new']:,} new, {c['changed']:,} with a new version")
+        out.print(f"{safe(etype)} documents: {c['new']:,} new, {c['changed']:,} with a new version")

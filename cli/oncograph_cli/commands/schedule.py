@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from oncograph_cli.output import console, exit_with_error, print_json
+from oncograph_cli.output import exit_with_error, out, print_json
 
 app = typer.Typer(help="Scheduled ingestion (Prefect deployments).", no_args_is_help=True)
 
@@ -33,8 +33,8 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON."))
         print_json(rows)
         return
     for r in rows:
-        console.print(f"[bold]{r['name']}[/] ({r['flow']}) cron {r['cron']} UTC, next {r['next_runs'][0]}")
-        console.print(f"    parameters {r['parameters']}")
+        out.print(f"[bold]{r['name']}[/] ({r['flow']}) cron {r['cron']} UTC, next {r['next_runs'][0]}")
+        out.print(f"    parameters {r['parameters']}")
 
 
 @app.command("serve")
@@ -49,5 +49,5 @@ def serve_cmd() -> None:
 
     from oncograph_flows.deployments import deployments
 
-    console.print(f"serving {len(deployments())} scheduled harvests against {os.environ['PREFECT_API_URL']}")
+    out.print(f"serving {len(deployments())} scheduled harvests against {os.environ['PREFECT_API_URL']}")
     serve(*deployments())

@@ -9,7 +9,7 @@ from oncograph.db import transaction
 from oncograph.errors import OncographError
 from oncograph.status import graph_status
 from oncograph_cli.context import store
-from oncograph_cli.output import console, exit_with_error, print_json
+from oncograph_cli.output import exit_with_error, out, print_json, safe
 
 
 def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
@@ -23,42 +23,46 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
         print_json(info)
         return
     counts = Table(title="graph")
-    counts.add_column("entity")
+    counts.add_column("entity", overflow="fold")
     counts.add_column("rows", justify="right")
     for kind, n in info["counts"].items():
-        counts.add_row(kind, f"{n:,}")
-    console.print(counts)
+        counts.add_row(safe(kind), f"{n:,}")
+    out.print(counts)
     commons = Table(title="commons and identity links")
-    commons.add_column("measure")
+    commons.add_column("measure", overflow="fold")
     commons.add_column("count", justify="right")
     for key, n in info["commons"].items():
         commons.add_row(key.replace("_", " "), f"{n:,}")
-    console.print(commons)
+    out.print(commons)
     releases = Table(title="source releases")
     for col in ("source", "release", "documents"):
-        releases.add_column(col)
+        releases.add_column(col, overflow="fold")
     for r in info["releases"]:
-        releases.add_row(r["source"], r["release"], f"{r['documents']:,}")
-    console.print(releases)
+        releases.add_row(safe(r["source"]), safe(r["release"]), f"{r['documents']:,}")
+    out.print(releases)
     runs = Table(title="recent runs")
     for col in ("id", "transform", "status", "started", "error"):
-        runs.add_column(col)
+        runs.add_column(col, overflow="fold")
     for r in info["recent_runs"]:
         runs.add_row(
-            str(r["id"]), r["transform"], r["status"], str(r["started_at"])[:19], (r["error"] or "")[:60]
+            str(r["id"]),
+            r["transform"],
+            r["status"],
+            str(r["started_at"])[:19],
+            safe((r["error"] or "")[:60]),
         )
-    console.print(runs)
+    out.print(runs)
     if info["quarantine"]:
         q = Table(title="quarantine")
         for col in ("source", "entity", "records", "example"):
-            q.add_column(col)
+            q.add_column(col, overflow="fold")
         for r in info["quarantine"]:
             q.add_row(
-                r["source"],
-                r["entity_type"],
-                str(r["records"]),
-                f"{r['example_location']}: {r['example_reason']}"[:100],
+                safe(r["source"]),
+                safe(r["entity_type"]),
+                safe(str(r["records"])),
+                safe(f"{r['example_location']}: {r['example_reason']}"[:100]),
             )
-        console.print(q)
+        out.print(q)
     else:
-        console.print("quarantine: empty")
+        out.print("quarantine: empty")

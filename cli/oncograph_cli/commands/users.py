@@ -26,7 +26,7 @@ from oncograph.access import (
 from oncograph.db import transaction
 from oncograph.errors import OncographError
 from oncograph_cli.context import store
-from oncograph_cli.output import console, exit_with_error, print_json
+from oncograph_cli.output import err, exit_with_error, out, print_json, safe
 
 app = typer.Typer(help="API principals (users and services) and their keys.", no_args_is_help=True)
 grants_app = typer.Typer(
@@ -56,7 +56,7 @@ def _show_key(issued: IssuedKey, json_out: bool, *, created: bool) -> None:
         if created
         else f"new key for {issued.principal}"
     )
-    console.print(f"{what}; API key {issued.prefix} ({_NOT_SHOWN_AGAIN}):", highlight=False)
+    err.print(f"{safe(what)}; API key {issued.prefix} ({_NOT_SHOWN_AGAIN}):")
     typer.echo(issued.key)
 
 
@@ -100,19 +100,19 @@ def list_cmd(json_out: bool = _JSON) -> None:
         return
     table = Table(title="principals")
     for col in ("name", "role", "status", "active keys", "revoked keys", "granted projects"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for p in rows:
         active = [k["prefix"] for k in p["keys"] if k["revoked_at"] is None]
         revoked = [k["prefix"] for k in p["keys"] if k["revoked_at"] is not None]
         table.add_row(
-            p["name"],
-            p["role"],
-            "disabled" if p["disabled_at"] else "active",
-            ", ".join(active) or "-",
-            ", ".join(revoked) or "-",
-            ", ".join(g["project_id"] for g in p["grants"]) or "-",
+            safe(p["name"]),
+            safe(p["role"]),
+            safe("disabled" if p["disabled_at"] else "active"),
+            safe(", ".join(active) or "-"),
+            safe(", ".join(revoked) or "-"),
+            safe(", ".join(g["project_id"] for g in p["grants"]) or "-"),
         )
-    console.print(table)
+    out.print(table)
 
 
 @app.command("revoke-key")
@@ -124,13 +124,13 @@ def revoke_key_cmd(
     try:
         with transaction(store()) as s:
             key = revoke_key(s, prefix)
-            out = {"prefix": key.prefix, "revoked_at": key.revoked_at}
+            payload = {"prefix": key.prefix, "revoked_at": key.revoked_at}
     except OncographError as exc:
         exit_with_error(str(exc))
     if json_out:
-        print_json(out)
+        print_json(payload)
     else:
-        console.print(f"revoked API key {prefix}", highlight=False)
+        out.print(f"revoked API key {safe(prefix)}")
 
 
 @app.command("disable")
@@ -139,13 +139,13 @@ def disable_cmd(name: str = typer.Argument(..., help="Principal name."), json_ou
     try:
         with transaction(store()) as s:
             principal = disable_principal(s, name)
-            out = {"name": principal.name, "disabled_at": principal.disabled_at}
+            payload = {"name": principal.name, "disabled_at": principal.disabled_at}
     except OncographError as exc:
         exit_with_error(str(exc))
     if json_out:
-        print_json(out)
+        print_json(payload)
     else:
-        console.print(f"disabled principal {name}: its keys no longer authenticate", highlight=False)
+        out.print(f"disabled principal {safe(name)}: its keys no longer authenticate")
 
 
 @grants_app.command("add")
@@ -171,13 +171,14 @@ def grant_add_cmd(
             }
         )
         return
-    console.print(
-        f"{name} may see controlled data of {project}" + ("" if result.created else " (already granted)"),
+    out.print(
+        f"{safe(name)} may see controlled data of {safe(project)}"
+        + ("" if result.created else " (already granted)"),
         highlight=False,
     )
     if not result.project_known:
-        console.print(
-            f"[yellow]warning:[/] project {project} is not in the graph (yet); check the id if you did not mean "
+        err.print(
+            f"[yellow]warning:[/] project {safe(project)} is not in the graph (yet); check the id if you did not mean "
             "to grant ahead of ingestion",
             highlight=False,
         )
@@ -198,7 +199,7 @@ def grant_remove_cmd(
     if json_out:
         print_json({"principal": name, "project_id": project, "removed": True})
     else:
-        console.print(f"{name} may no longer see controlled data of {project}", highlight=False)
+        out.print(f"{safe(name)} may no longer see controlled data of {safe(project)}")
 
 
 @grants_app.command("list")
@@ -214,17 +215,17 @@ def grant_list_cmd(json_out: bool = _JSON) -> None:
         return
     table = Table(title="grants")
     for col in ("principal", "project", "project controlled", "granted by", "granted at"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for g in rows:
         controlled = g["project_controlled"]
         table.add_row(
-            g["principal"],
-            g["project_id"],
-            "not in graph" if controlled is None else ("yes" if controlled else "no"),
-            g["granted_by"] or "-",
-            (g["granted_at"] or "")[:19],
+            safe(g["principal"]),
+            safe(g["project_id"]),
+            safe("not in graph" if controlled is None else ("yes" if controlled else "no")),
+            safe(g["granted_by"] or "-"),
+            safe((g["granted_at"] or "")[:19]),
         )
-    console.print(table)
+    out.print(table)
 
 
 def _set_controlled(project: str, controlled: bool, json_out: bool) -> None:
@@ -233,17 +234,17 @@ def _set_controlled(project: str, controlled: bool, json_out: bool) -> None:
             changed = set_project_controlled(s, project, controlled)
     except OncographError as exc:
         exit_with_error(str(exc))
-    out: dict[str, Any] = {"project_id": project, "controlled": controlled, "changed": changed}
+    payload: dict[str, Any] = {"project_id": project, "controlled": controlled, "changed": changed}
     if json_out:
-        print_json(out)
+        print_json(payload)
     elif controlled:
-        console.print(
-            f"{project} is {'now' if changed else 'already'} controlled: its data is visible only with a grant "
+        out.print(
+            f"{safe(project)} is {'now' if changed else 'already'} controlled: its data is visible only with a grant "
             f"(`oncograph grants add NAME {project}`)",
             highlight=False,
         )
     else:
-        console.print(f"{project} is {'now' if changed else 'already'} not controlled", highlight=False)
+        out.print(f"{safe(project)} is {'now' if changed else 'already'} not controlled")
 
 
 @projects_app.command("control")

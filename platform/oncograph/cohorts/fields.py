@@ -17,6 +17,7 @@ Deviations, on purpose:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -25,75 +26,44 @@ from typing import Any, Literal
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    ColumnElement,
     Double,
-    FromClause,
     Integer,
-    Select,
     Table,
-    Text,
-    and_,
-    case,
-    cast,
-    column,
-    func,
-    lateral,
-    literal,
-    or_,
-    select,
-    table,
-    true,
-    union_all,
 )
 from sqlalchemy.dialects.postgresql import UUID
 
 from oncograph.access import Scope
-from oncograph.access.policy import open_or_granted, visible_file
+from oncograph.cohorts.modalities import MODALITIES, live_modalities, modalities_source
+from oncograph.cohorts.values import (
+    PATIENT,
+    PROJECT,
+    Source,
+    child_col,
+    child_col_uuid,
+    embedding_col,
+    file_col,
+    idc_collection,
+    idc_series_col,
+    link_commons,
+    live,
+    patient_col,
+    patient_col_text,
+    program_name,
+    project_array,
+    project_col,
+)
 from oncograph.db.models import (
-    DataFile,
     Demographic,
     Diagnosis,
-    Embedding,
     Exposure,
     FamilyHistory,
-    FilePatient,
     FollowUp,
-    IdentityLink,
     PathologyDetail,
-    Patient,
-    Program,
-    Project,
     Sample,
     Treatment,
 )
-from oncograph.db.models.imaging import IdcPatient, ImagingSeries
 
 FieldType = Literal["string", "integer", "number", "boolean"]
-
-PATIENT: Table = Patient.__table__  # type: ignore[assignment]
-PROJECT: Table = Project.__table__  # type: ignore[assignment]
-DATA_FILE: Table = DataFile.__table__  # type: ignore[assignment]
-FILE_PATIENT: Table = FilePatient.__table__  # type: ignore[assignment]
-IDENTITY_LINK: Table = IdentityLink.__table__  # type: ignore[assignment]
-IDC_PATIENT: Table = IdcPatient.__table__  # type: ignore[assignment]
-IMAGING_SERIES: Table = ImagingSeries.__table__  # type: ignore[assignment]
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Rows ``SELECT pid, value FROM froms WHERE where``: one per value a patient has."""
-
-    pid: ColumnElement[Any]
-    value: ColumnElement[Any]
-    froms: tuple[FromClause, ...]
-    where: tuple[ColumnElement[bool], ...] = ()
-
-    def select(self, *conditions: ColumnElement[bool]) -> Select[Any]:
-        return (
-            select(self.pid.label("pid"), self.value.label("value"))
-            .select_from(*self.froms)
-            .where(*self.where, *conditions)
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +76,8 @@ class Field:
     """A patient may have several values (GDC semantics for lists apply)."""
     values: tuple[str, ...] = ()
     """Known values, for enumerations we define (``modalities``); GDC enumerations come from the data."""
+    unit: str | None = None
+    """The unit of a numeric field (``days``, ``years``, ``bytes``), from the GDC dictionary's conventions."""
 
     @property
     def facet(self) -> Literal["terms", "histogram"]:
@@ -121,273 +93,72 @@ class Field:
         }
         if self.values:
             out["values"] = list(self.values)
+        if self.unit:
+            out["unit"] = self.unit
         return out
 
 
-def live(table: FromClause) -> ColumnElement[bool]:
-    return table.c.retired_release_id.is_(None)
-
-
-# -- source builders ----------------------------------------------------------------------------------------
-
-
-def _patient_col(column: str) -> Callable[[Scope], Source]:
-    def build(scope: Scope) -> Source:
-        p = PATIENT.alias("fp")
-        return Source(p.c.id, p.c[column], (p,), (live(p),))
-
-    return build
-
-
-def _project_col(column: str) -> Callable[[Scope], Source]:
-    def build(scope: Scope) -> Source:
-        p = PATIENT.alias("fp")
-        pr = PROJECT.alias("fpr")
-        return Source(p.c.id, pr.c[column], (p.join(pr, pr.c.id == p.c.project_id),), (live(p),))
-
-    return build
-
-
-def _project_array(column: str) -> Callable[[Scope], Source]:
-    """An array column of the project, one value per element (``project.primary_site`` is a list)."""
-
-    def build(scope: Scope) -> Source:
-        p = PATIENT.alias("fp")
-        pr = PROJECT.alias("fpr")
-        values = lateral(select(func.unnest(pr.c[column]).label("v"))).alias("fpv")
-        froms = p.join(pr, pr.c.id == p.c.project_id).join(values, true())
-        return Source(p.c.id, values.c.v, (froms,), (live(p),))
-
-    return build
-
-
-def _program_name(scope: Scope) -> Source:
-    p = PATIENT.alias("fp")
-    pr = PROJECT.alias("fpr")
-    pg: FromClause = Program.__table__.alias("fpg")
-    froms = p.join(pr, pr.c.id == p.c.project_id).join(pg, pg.c.id == pr.c.program_id)
-    return Source(p.c.id, pg.c.name, (froms,), (live(p),))
-
-
-def _child_col(model: type[Any], column: str) -> Callable[[Scope], Source]:
-    def build(scope: Scope) -> Source:
-        t = model.__table__.alias(f"f_{model.__tablename__}")
-        return Source(t.c.patient_id, t.c[column], (t,), (live(t),))
-
-    return build
-
-
-def _file_col(column: str) -> Callable[[Scope], Source]:
-    def build(scope: Scope) -> Source:
-        fp = FILE_PATIENT.alias("ffp")
-        f = DATA_FILE.alias("ff")
-        return Source(
-            fp.c.patient_id,
-            f.c[column],
-            (fp.join(f, f.c.id == fp.c.file_id),),
-            (visible_file(scope, f, fp.c.patient_id),),
-        )
-
-    return build
-
-
-def idc_froms() -> tuple[FromClause, FromClause, FromClause]:
-    link = IDENTITY_LINK.alias("fl")
-    ip = IDC_PATIENT.alias("fip")
-    froms = link.join(
-        ip,
-        and_(
-            link.c.commons == "idc",
-            ip.c.collection_id == link.c.namespace,
-            ip.c.patient_id == link.c.external_id,
-        ),
-    )
-    return link, ip, froms
-
-
-def _idc_collection(scope: Scope) -> Source:
-    link, ip, froms = idc_froms()
-    return Source(link.c.patient_id, ip.c.collection_id, (froms,), (live(ip),))
-
-
-def _idc_series_col(column: str) -> Callable[[Scope], Source]:
-    def build(scope: Scope) -> Source:
-        link, ip, froms = idc_froms()
-        s = IMAGING_SERIES.alias("fs")
-        return Source(
-            link.c.patient_id,
-            s.c[column],
-            (froms.join(s, s.c.idc_patient_id == ip.c.id),),
-            (live(ip), live(s)),
-        )
-
-    return build
-
-
-def _link_commons(scope: Scope) -> Source:
-    link = IDENTITY_LINK.alias("fl")
-    return Source(link.c.patient_id, link.c.commons, (link,))
-
-
-def _embedding_col(column: str) -> Callable[[Scope], Source]:
-    def build(scope: Scope) -> Source:
-        e: FromClause = Embedding.__table__.alias("fe")
-        return Source(e.c.patient_id, e.c[column], (e,))
-
-    return build
-
-
-#: Modalities derived per patient: label -> how to recognise it.
-FILE_MODALITIES: Mapping[str, Callable[[FromClause], ColumnElement[bool]]] = {
-    "slide": lambda f: f.c.is_slide.is_(True),
-    "rnaseq": lambda f: or_(
-        f.c.experimental_strategy == "RNA-Seq", f.c.data_type == "Gene Expression Quantification"
-    ),
-    "mirnaseq": lambda f: f.c.experimental_strategy == "miRNA-Seq",
-    "wxs": lambda f: f.c.experimental_strategy == "WXS",
-    "wgs": lambda f: f.c.experimental_strategy == "WGS",
-    "methylation": lambda f: f.c.experimental_strategy == "Methylation Array",
-    "genotyping": lambda f: f.c.experimental_strategy == "Genotyping Array",
-    "clinical_text": lambda f: f.c.data_type == "Pathology Report",
-}
-#: IDC series modalities (DICOM Modality) per label.
-IMAGING_MODALITIES: Mapping[str, tuple[str, ...]] = {
-    "ct": ("CT",),
-    "mr": ("MR",),
-    "pet": ("PT",),
-    "xray": ("CR", "DX"),
-    "mammography": ("MG",),
-    "ultrasound": ("US",),
-    "slide": ("SM",),
-}
-MODALITIES: tuple[str, ...] = tuple(
-    sorted({*FILE_MODALITIES, *IMAGING_MODALITIES, "proteomics", "embedding"})
-)
-
-
-#: The materialised per-patient modalities (migration 0007; refreshed after every ingest's linking step).
-PATIENT_MODALITY = table(
-    "patient_modality",
-    column("patient_id", BigInteger),
-    column("modality", Text),
-    column("via_open_data", Boolean),
-)
-
-
-def _modalities(scope: Scope) -> Source:
-    """Modalities from ``patient_modality`` (visible without a grant when any source is not a controlled
-    file), plus live embeddings."""
-    pm = PATIENT_MODALITY.alias("fpm")
-    conditions = [open_or_granted(scope, pm.c.via_open_data.is_(True), pm.c.patient_id)]
-    e: FromClause = Embedding.__table__.alias("fme")
-    sub = union_all(
-        select(pm.c.patient_id.label("pid"), pm.c.modality.label("value")).where(*conditions),
-        select(e.c.patient_id.label("pid"), literal("embedding").label("value")).distinct(),
-    ).subquery("fm")
-    return Source(sub.c.pid, sub.c.value, (sub,))
-
-
-def live_modalities(scope: Scope) -> Source:
-    """The same modalities computed from the graph tables now (what ``patient_modality`` materialises, plus
-    embeddings): the definition the view must match, and a fallback for checks."""
-    parts: list[Select[Any]] = []
-    for label, recognise in FILE_MODALITIES.items():
-        fp = FILE_PATIENT.alias()
-        f = DATA_FILE.alias()
-        parts.append(
-            select(fp.c.patient_id.label("pid"), literal(label).label("value"))
-            .select_from(fp.join(f, f.c.id == fp.c.file_id))
-            .where(visible_file(scope, f, fp.c.patient_id), recognise(f))
-            .distinct()
-        )
-    series_labels = [(dicom, label) for label, dicoms in IMAGING_MODALITIES.items() for dicom in dicoms]
-    link, ip, froms = idc_froms()
-    s = IMAGING_SERIES.alias()
-    parts.append(
-        select(
-            link.c.patient_id.label("pid"),
-            case(*[(s.c.modality == dicom, label) for dicom, label in series_labels]).label("value"),
-        )
-        .select_from(froms.join(s, s.c.idc_patient_id == ip.c.id))
-        .where(live(ip), live(s), s.c.modality.in_([d for d, _ in series_labels]))
-        .distinct()
-    )
-    pdc = IDENTITY_LINK.alias()
-    parts.append(
-        select(pdc.c.patient_id.label("pid"), literal("proteomics").label("value"))
-        .where(pdc.c.commons == "pdc")
-        .distinct()
-    )
-    e: FromClause = Embedding.__table__.alias()
-    parts.append(select(e.c.patient_id.label("pid"), literal("embedding").label("value")).distinct())
-    sub = union_all(*parts).subquery("fm")
-    return Source(sub.c.pid, sub.c.value, (sub,))
-
-
-# -- the registry -------------------------------------------------------------------------------------------
-
-
 def _fields() -> Iterable[Field]:
-    yield Field("case_id", "string", "GDC case UUID.", _patient_col_text("case_id"), nested=False)
+    yield Field("case_id", "string", "GDC case UUID.", patient_col_text("case_id"), nested=False)
     yield Field(
-        "submitter_id", "string", "Case barcode (e.g. TCGA-BH-A0EA).", _patient_col("submitter_id"), False
+        "submitter_id", "string", "Case barcode (e.g. TCGA-BH-A0EA).", patient_col("submitter_id"), False
     )
     for col in ("primary_site", "disease_type", "consent_type", "lost_to_followup", "index_date", "state"):
-        yield Field(col, "string", f"Case {col}.", _patient_col(col), nested=False)
+        yield Field(col, "string", f"Case {col}.", patient_col(col), nested=False)
     yield Field(
         "days_to_consent",
         "integer",
         "Days from index date to consent.",
-        _patient_col("days_to_consent"),
+        patient_col("days_to_consent"),
         False,
     )
     yield Field(
-        "project.project_id", "string", "GDC project id (e.g. TCGA-BRCA).", _project_col("project_id"), False
+        "project.project_id", "string", "GDC project id (e.g. TCGA-BRCA).", project_col("project_id"), False
     )
-    yield Field("project.name", "string", "Project name.", _project_col("name"), False)
+    yield Field("project.name", "string", "Project name.", project_col("name"), False)
     yield Field(
-        "project.primary_site", "string", "Primary sites of the project.", _project_array("primary_site")
+        "project.primary_site", "string", "Primary sites of the project.", project_array("primary_site")
     )
     yield Field(
-        "project.disease_type", "string", "Disease types of the project.", _project_array("disease_type")
+        "project.disease_type", "string", "Disease types of the project.", project_array("disease_type")
     )
-    yield Field("project.program.name", "string", "Program (TCGA, CPTAC, ...).", _program_name, False)
+    yield Field("project.program.name", "string", "Program (TCGA, CPTAC, ...).", program_name, False)
 
     demo = Demographic
     yield Field(
         "demographic.sex_at_birth",
         "string",
         "Sex at birth (gender before 2025; normalised).",
-        _child_col(demo, "sex"),
+        child_col(demo, "sex"),
         False,
     )
     yield Field(
         "demographic.gender",
         "string",
         "Same values as demographic.sex_at_birth.",
-        _child_col(demo, "sex"),
+        child_col(demo, "sex"),
         False,
     )
-    yield Field("demographic.sex", "string", "Normalised sex (oncograph).", _child_col(demo, "sex"), False)
+    yield Field("demographic.sex", "string", "Normalised sex (oncograph).", child_col(demo, "sex"), False)
     yield Field(
         "demographic.raw_sex_at_birth",
         "string",
         "sex_at_birth as the source gave it.",
-        _child_col(demo, "sex_at_birth"),
+        child_col(demo, "sex_at_birth"),
         False,
     )
     yield Field(
-        "demographic.raw_gender", "string", "gender as the source gave it.", _child_col(demo, "gender"), False
+        "demographic.raw_gender", "string", "gender as the source gave it.", child_col(demo, "gender"), False
     )
     for col in ("race", "ethnicity", "vital_status", "cause_of_death", "country_of_residence_at_enrollment"):
-        yield Field(f"demographic.{col}", "string", f"Demographic {col}.", _child_col(demo, col), False)
+        yield Field(f"demographic.{col}", "string", f"Demographic {col}.", child_col(demo, col), False)
     for col in ("days_to_birth", "days_to_death", "age_at_index", "year_of_birth", "year_of_death"):
-        yield Field(f"demographic.{col}", "integer", f"Demographic {col}.", _child_col(demo, col), False)
+        yield Field(f"demographic.{col}", "integer", f"Demographic {col}.", child_col(demo, col), False)
     yield Field(
         "demographic.age_is_obfuscated",
         "boolean",
         "Age obfuscated (>89).",
-        _child_col(demo, "age_is_obfuscated"),
+        child_col(demo, "age_is_obfuscated"),
         False,
     )
 
@@ -411,43 +182,35 @@ def _fields() -> Iterable[Field]:
         "file_name",
         "slide_kind",
     ):
-        yield Field(f"files.{col}", "string", f"File {col} (visible files only).", _file_col(col))
-    yield Field("files.file_size", "integer", "File size in bytes.", _file_col("file_size"))
+        yield Field(f"files.{col}", "string", f"File {col} (visible files only).", file_col(col))
+    yield Field("files.file_size", "integer", "File size in bytes.", file_col("file_size"))
     yield Field(
         "modalities",
         "string",
         "Data modalities the patient has across GDC files, IDC imaging series, PDC proteomics and embeddings.",
-        _modalities,
+        modalities_source,
         values=MODALITIES,
     )
-    yield Field("idc.collection_id", "string", "IDC collection of a linked IDC patient.", _idc_collection)
+    yield Field("idc.collection_id", "string", "IDC collection of a linked IDC patient.", idc_collection)
     yield Field(
         "idc.modality",
         "string",
         "DICOM Modality of a linked IDC series (CT, MR, SM, ...).",
-        _idc_series_col("modality"),
+        idc_series_col("modality"),
     )
     yield Field(
-        "idc.body_part_examined", "string", "DICOM BodyPartExamined.", _idc_series_col("body_part_examined")
+        "idc.body_part_examined", "string", "DICOM BodyPartExamined.", idc_series_col("body_part_examined")
     )
-    yield Field("links.commons", "string", "Commons the patient is linked to (idc, pdc).", _link_commons)
+    yield Field("links.commons", "string", "Commons the patient is linked to (idc, pdc).", link_commons)
     yield Field(
-        "embeddings.model", "string", "Embedding models the patient has vectors of.", _embedding_col("model")
+        "embeddings.model", "string", "Embedding models the patient has vectors of.", embedding_col("model")
     )
     yield Field(
         "embeddings.modality",
         "string",
         "Modalities the patient has embeddings of.",
-        _embedding_col("modality"),
+        embedding_col("modality"),
     )
-
-
-def _patient_col_text(column: str) -> Callable[[Scope], Source]:
-    def build(scope: Scope) -> Source:
-        p = PATIENT.alias("fp")
-        return Source(p.c.id, cast(p.c[column], Text), (p,), (live(p),))
-
-    return build
 
 
 _SKIP = {
@@ -476,21 +239,43 @@ def _table_fields(prefix: str, model: type[Any], *, exclude: set[str]) -> Iterab
             kind = "number"
         else:
             kind = "string"
-        build = (
-            _child_col_uuid(model, col.name) if isinstance(col.type, UUID) else _child_col(model, col.name)
-        )
+        build = child_col_uuid(model, col.name) if isinstance(col.type, UUID) else child_col(model, col.name)
         yield Field(f"{prefix}.{col.name}", kind, f"{model.__tablename__}.{col.name}", build)
 
 
-def _child_col_uuid(model: type[Any], column: str) -> Callable[[Scope], Source]:
-    def build(scope: Scope) -> Source:
-        t = model.__table__.alias(f"f_{model.__tablename__}")
-        return Source(t.c.patient_id, cast(t.c[column], Text), (t,), (live(t),))
+def unit_of(name: str) -> str | None:
+    """The unit of a numeric GDC property by its name: ``days_to_*`` and ``age_at_diagnosis`` (GDC counts it in
+    days) are days; ``age_at_index`` is years; ``year_of_*`` are calendar years; ``file_size`` is bytes."""
+    column = name.rsplit(".", 1)[-1]
+    if column.startswith("days_to_") or column in ("age_at_diagnosis", "relationship_age_at_diagnosis"):
+        return "days"
+    if column == "age_at_index":
+        return "years"
+    if column.startswith("year_of_"):
+        return "calendar year"
+    if column == "file_size":
+        return "bytes"
+    return None
 
-    return build
+
+_UNIT_NOTE = {
+    "days": " In days (divide by 365.25 for years).",
+    "years": " In years.",
+    "calendar year": " A calendar year.",
+}
 
 
-FIELDS: Mapping[str, Field] = {f.name: f for f in _fields()}
+def _with_unit(field: Field) -> Field:
+    unit = field.unit or (unit_of(field.name) if field.type in ("integer", "number") else None)
+    if unit is None:
+        return field
+    note = _UNIT_NOTE.get(unit, "")
+    text = field.description if field.description.endswith(".") else field.description + "."
+    description = text if note.strip() in text else text + note
+    return dataclasses.replace(field, unit=unit, description=description)
+
+
+FIELDS: Mapping[str, Field] = {f.name: f for f in map(_with_unit, _fields())}
 
 
 def get_field(name: str) -> Field | None:
@@ -503,3 +288,18 @@ def get_field(name: str) -> Field | None:
 
 def suggest(name: str) -> list[str]:
     return difflib.get_close_matches(name.removeprefix("cases."), list(FIELDS), n=3, cutoff=0.6)
+
+
+__all__ = [
+    "FIELDS",
+    "MODALITIES",
+    "PATIENT",
+    "PROJECT",
+    "Field",
+    "FieldType",
+    "Source",
+    "get_field",
+    "live",
+    "live_modalities",
+    "suggest",
+]

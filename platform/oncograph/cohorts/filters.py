@@ -13,6 +13,24 @@ on nested fields (a patient with several diagnoses, samples, files ...), as the 
 - ``is`` (value ``MISSING``): the patient has no value of the field; ``not``: it has at least one.
 - ``and`` / ``or``: an empty ``and`` matches every patient, an empty ``or`` none.
 
+Values are read by their text, in both directions, as the GDC API (Elasticsearch) coerces them:
+
+- a **string field** takes a string, or a JSON number or boolean meaning its text (``5`` is ``"5"``, ``2.50``
+  is ``"2.5"``, ``5.0`` is ``"5"``, ``true`` is ``"true"``); NaN and infinities are refused;
+- a **number field** takes a JSON number, or a string that spells one (``"20000"``, ``" 1e3 "``); a boolean
+  or a string that is no number (``"old"``) is refused;
+- a **boolean field** takes ``true``/``false`` or the strings ``"true"``/``"false"`` (any case); ``1`` is
+  refused.
+
+A refused value is a problem at its location (``filters.content.value[1]``), whichever door it came through
+(API body, API query, CLI file).
+
+Size is bounded before anything is typed or compiled: at most :data:`MAX_NODES` nodes (leaves and ``and``/``or``
+groups), :data:`MAX_DEPTH` levels, :data:`MAX_VALUES` values in one leaf and :data:`MAX_TOTAL_VALUES` in all;
+a larger filter is one problem naming the limit and is refused at once (the API answers 422 in milliseconds,
+where a 20,000-leaf ``or`` once took a minute of database time). An ``in`` with many values is one node: use
+it instead of an ``or`` of many ``=``.
+
 Every value is a bound parameter; field names come only from the registry (an unknown name is an error), so
 nothing of a filter reaches the SQL text. Problems are collected with their location
 (``filters.content[1].content.value``) and raised together as :class:`FilterError`.
@@ -36,8 +54,14 @@ LEAF_OPS: Final = frozenset({"=", "!=", "<", "<=", ">", ">=", "in", "exclude", "
 BOOL_OPS: Final = frozenset({"and", "or"})
 COMPARE_OPS: Final = frozenset({"<", "<=", ">", ">="})
 _NUMBER = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
-_MAX_DEPTH = 32
-_MAX_VALUES = 10_000
+MAX_NODES: Final = 1_000
+"""The most nodes (leaves and ``and``/``or`` groups) a filter may have."""
+MAX_DEPTH: Final = 32
+"""The most levels of ``and``/``or`` nesting."""
+MAX_VALUES: Final = 10_000
+"""The most values of one leaf (``in`` with a value list)."""
+MAX_TOTAL_VALUES: Final = 50_000
+"""The most values of all leaves together (each is a bound parameter; PostgreSQL takes 65,535 a statement)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +111,9 @@ def parse(raw: Any) -> Node | None:
     """
     if raw is None or raw == {}:
         return None
+    too_big = _size_problem(raw)
+    if too_big is not None:
+        raise FilterError([too_big])
     problems: list[Problem] = []
     node = _node(raw, "filters", problems, 0)
     if problems or node is None:
@@ -102,9 +129,44 @@ def fields_of(node: Node | None) -> set[str]:
     return set().union(*(fields_of(c) for c in node.children)) if node.children else set()
 
 
+def _size_problem(raw: Any) -> Problem | None:
+    """The first size limit ``raw`` breaks, found by a walk that stops at the limit (it never visits more than
+    MAX_NODES + 1 nodes, and leaves deeper than MAX_DEPTH to the parser's own depth problem)."""
+    nodes = 0
+    values = 0
+    stack: list[tuple[Any, str, int]] = [(raw, "filters", 0)]
+    while stack:
+        item, loc, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            return Problem(
+                loc,
+                f"the filter has more than {MAX_NODES:,} nodes (leaves and and/or groups); put the values of "
+                f"one field in one 'in' leaf (up to {MAX_VALUES:,} values), or split the query",
+            )
+        if not isinstance(item, dict):
+            continue
+        content = item.get("content")
+        if isinstance(content, list):
+            if depth < MAX_DEPTH:
+                # reversed, so nodes are visited (and the crossing one named) in document order
+                stack.extend(
+                    (child, f"{loc}.content[{i}]", depth + 1)
+                    for i, child in reversed(list(enumerate(content)))
+                )
+        elif isinstance(content, dict) and isinstance(content.get("value"), list):
+            values += len(content["value"])
+            if values > MAX_TOTAL_VALUES:
+                return Problem(
+                    f"{loc}.content.value",
+                    f"the filter has more than {MAX_TOTAL_VALUES:,} values in all; split the query",
+                )
+    return None
+
+
 def _node(raw: Any, loc: str, problems: list[Problem], depth: int) -> Node | None:
-    if depth > _MAX_DEPTH:
-        problems.append(Problem(loc, f"nested deeper than {_MAX_DEPTH} levels"))
+    if depth > MAX_DEPTH:
+        problems.append(Problem(loc, f"nested deeper than {MAX_DEPTH} levels"))
         return None
     if not isinstance(raw, dict):
         problems.append(
@@ -160,8 +222,8 @@ def _node(raw: Any, loc: str, problems: list[Problem], depth: int) -> Node | Non
             Problem(f"{loc}.content.value", f"op '{op}' on '{field.name}' has an empty value list")
         )
         return None
-    if len(values) > _MAX_VALUES:
-        problems.append(Problem(f"{loc}.content.value", f"more than {_MAX_VALUES} values"))
+    if len(values) > MAX_VALUES:
+        problems.append(Problem(f"{loc}.content.value", f"more than {MAX_VALUES} values"))
         return None
     if op in COMPARE_OPS and len(values) != 1:
         problems.append(Problem(f"{loc}.content.value", f"op '{op}' compares with exactly one value"))
@@ -207,11 +269,23 @@ def _coerce(field: Field, op: str, value: Any, loc: str, problems: list[Problem]
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            problems.append(Problem(loc, f"'{field.name}' is a string field, got the number {value!r}"))
+            return None
+        return _number_text(value)
     text = str(value)
     if "\x00" in text:
         problems.append(Problem(loc, "values cannot contain NUL characters"))
         return None
     return text
+
+
+def _number_text(value: int | float) -> str:
+    """A JSON number as the text a string field holds: integral numbers without a fraction (``5.0`` -> ``5``)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _kind(value: Any) -> str:

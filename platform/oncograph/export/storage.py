@@ -10,13 +10,21 @@ Everything is written under a staging location first; publishing makes the whole
   when its ``manifest.json`` does, and the manifest holds the SHA-256 of every file. A crash before that
   leaves no manifest (nothing published); the next run removes the leftovers.
 
+Only a destination that holds nothing, or an earlier oncograph export (a ``manifest.json`` with our
+``export_schema_version``), may be written: a folder or prefix with anything else in it is refused, with or
+without ``overwrite``, so an export never deletes files that are not an export.
+
+A local destination may be given as a path or a ``file://`` URL (``file:///data/x``, ``file://localhost/x``).
+
 Credentials come from the environment (boto3's chain: ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, a
 profile or an instance role); ``ONCOGRAPH_S3_ENDPOINT_URL`` points at another S3 endpoint (MinIO, moto).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -24,10 +32,41 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 from oncograph.errors import ConfigurationError, ConflictError, ValidationError
 
 MANIFEST = "manifest.json"
+#: The key that marks a manifest as an oncograph export's (see ``schema.EXPORT_SCHEMA_VERSION``).
+MANIFEST_MARK = "export_schema_version"
+_MAX_MANIFEST_BYTES = 256 << 20
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//|$)")
+
+
+def is_export_manifest(data: bytes) -> dict[str, Any] | None:
+    """The parsed manifest when ``data`` is an oncograph export's ``manifest.json``, else None."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(doc, dict) and MANIFEST_MARK in doc and isinstance(doc.get("files"), list):
+        return doc
+    return None
+
+
+def _local_path(url: str) -> str:
+    """A ``file://`` URL as a local path."""
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
+        raise ValidationError(
+            f"unsupported file URL {url!r}: only local files",
+            hint="use file:///absolute/path or a plain folder path",
+        )
+    path = url2pathname(unquote(parts.path))
+    if not path.strip("/"):
+        raise ValidationError(f"file URL {url!r} names no folder", hint="file:///absolute/path/to/export")
+    return path
 
 
 @dataclass
@@ -42,10 +81,17 @@ class Destination:
         return self.url.startswith("s3://")
 
     def __post_init__(self) -> None:
-        if self.url.startswith(("http://", "https://", "gs://", "az://")):
+        if not self.url.strip():
+            raise ValidationError(
+                "the export destination is empty",
+                hint="pass a new folder (e.g. ./my-export) or s3://bucket/prefix",
+            )
+        if self.url.startswith("file:"):
+            self.url = _local_path(self.url)
+        elif not self.is_s3 and _SCHEME.match(self.url):
             raise ValidationError(
                 f"unsupported export destination {self.url!r}",
-                hint="use a local folder or s3://bucket/prefix",
+                hint="use a local folder, file:///path or s3://bucket/prefix",
             )
         if self.is_s3:
             bucket, _, prefix = self.url[5:].partition("/")
@@ -56,7 +102,12 @@ class Destination:
                 )
             self.url = "s3://" + bucket + "/" + prefix.strip("/")
         else:
-            self.url = str(Path(self.url).expanduser().resolve())
+            resolved = Path(self.url).expanduser().resolve()
+            if resolved == resolved.parent:
+                raise ValidationError(
+                    f"cannot export to the filesystem root {resolved}", hint="choose a folder to create"
+                )
+            self.url = str(resolved)
 
     def filesystem(self) -> Any:
         if not self.is_s3:
@@ -88,27 +139,38 @@ class Staging:
         self.written: list[str] = []
 
     def check_target(self) -> None:
-        """Fail early when the destination already holds an export (and ``overwrite`` is off) or cannot be
-        written."""
+        """Fail early when the destination cannot be written: it holds something that is not an oncograph
+        export, it holds an export and ``overwrite`` is off, it is a file, or access is denied."""
         if self.destination.is_s3:
             final = self.destination.url[5:]
-            try:
-                exists = self.fs.exists(f"{final}/{MANIFEST}")
-                bucket = final.split("/", 1)[0]
-                self.fs.ls(bucket)
-            except PermissionError as exc:
-                raise ConfigurationError(
-                    f"access denied to {self.destination.url}: {exc}",
-                    hint="check the AWS credentials in the environment and the bucket policy",
-                ) from exc
-            except FileNotFoundError as exc:
-                raise ConfigurationError(
-                    f"bucket of {self.destination.url} does not exist", hint="create it or fix the URL"
-                ) from exc
+            with self._s3_errors():
+                try:
+                    bucket = final.split("/", 1)[0]
+                    self.fs.ls(bucket)
+                except FileNotFoundError as exc:
+                    raise ConfigurationError(
+                        f"bucket of {self.destination.url} does not exist", hint="create it or fix the URL"
+                    ) from exc
+                exists = self.published_manifest() is not None
+                if not exists and self.fs.find(final, maxdepth=1) and not self._dead_publish():
+                    raise self._foreign()
         else:
             final_path = Path(self.destination.url)
-            exists = final_path.exists() and any(final_path.iterdir())
-            final_path.parent.mkdir(parents=True, exist_ok=True)
+            if final_path.exists() and not final_path.is_dir():
+                raise ValidationError(
+                    f"{final_path} is a file, not a folder", hint="choose a folder path (it is created)"
+                )
+            exists = self.published_manifest() is not None
+            if not exists and final_path.is_dir() and any(final_path.iterdir()):
+                raise self._foreign()
+            try:
+                final_path.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError) as exc:
+                raise ValidationError(
+                    f"cannot create {final_path}: a parent of it is a file", hint="choose another folder"
+                ) from exc
+            except PermissionError as exc:
+                raise ConfigurationError(f"cannot write to {final_path.parent}: permission denied") from exc
             if not os.access(final_path.parent, os.W_OK):
                 raise ConfigurationError(f"cannot write to {final_path.parent}")
         if exists and not self.overwrite:
@@ -116,6 +178,33 @@ class Staging:
                 f"{self.destination.url} already holds an export",
                 hint="choose another destination or pass overwrite",
             )
+
+    def _dead_publish(self) -> bool:
+        """S3: objects without a manifest left by a publish that died (its marker is still there)."""
+        return bool(self.fs.exists(self._marker()))
+
+    def _marker(self) -> str:
+        return f"{self.destination.url[5:]}.publishing"
+
+    def _foreign(self) -> ConflictError:
+        return ConflictError(
+            f"{self.destination.url} is not empty and is not an oncograph export",
+            hint="choose a new or empty folder; overwrite only replaces an earlier oncograph export",
+        )
+
+    def published_manifest(self) -> dict[str, Any] | None:
+        """The manifest of the oncograph export published at the destination, if one is."""
+        if self.fs is None:
+            path = Path(self.destination.url) / MANIFEST
+            if not path.is_file() or path.stat().st_size > _MAX_MANIFEST_BYTES:
+                return None
+            return is_export_manifest(path.read_bytes())
+        key = f"{self.destination.url[5:]}/{MANIFEST}"
+        with self._s3_errors():
+            if not self.fs.exists(key):
+                return None
+            with self.fs.open(key, "rb") as fh:
+                return is_export_manifest(fh.read(_MAX_MANIFEST_BYTES))
 
     @contextmanager
     def open(self, relative: str) -> Iterator[BinaryIO]:
@@ -131,13 +220,26 @@ class Staging:
 
     @contextmanager
     def _s3_errors(self) -> Iterator[None]:
+        """S3 failures as configuration errors that say what to check (never a botocore traceback)."""
+        import botocore.exceptions as bx
+
+        hint = "check the AWS credentials in the environment and the bucket policy"
         try:
             yield
         except PermissionError as exc:
+            raise ConfigurationError(f"access denied to {self.destination.url}: {exc}", hint=hint) from exc
+        except (bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
             raise ConfigurationError(
-                f"access denied writing to {self.destination.url}: {exc}",
-                hint="check the AWS credentials in the environment and the bucket policy",
+                f"no AWS credentials to write {self.destination.url}",
+                hint="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or use an instance role",
             ) from exc
+        except (bx.EndpointConnectionError, bx.ConnectTimeoutError) as exc:
+            raise ConfigurationError(
+                f"cannot reach S3 for {self.destination.url}: {exc}",
+                hint="check the network and ONCOGRAPH_S3_ENDPOINT_URL",
+            ) from exc
+        except bx.BotoCoreError as exc:
+            raise ConfigurationError(f"S3 error for {self.destination.url}: {exc}", hint=hint) from exc
 
     def publish(self, manifest_bytes: bytes) -> None:
         """Write the manifest and make the export visible (see the module docstring)."""
@@ -149,8 +251,13 @@ class Staging:
             final = Path(self.destination.url)
             aside = None
             if final.exists():
-                if not self.overwrite and any(final.iterdir()):
-                    raise ConflictError(f"{final} appeared while exporting", hint="export again elsewhere")
+                if final.is_dir() and any(final.iterdir()):
+                    if self.published_manifest() is None:
+                        raise self._foreign()  # something else appeared there: never delete it
+                    if not self.overwrite:
+                        raise ConflictError(
+                            f"{final} appeared while exporting", hint="export again elsewhere"
+                        )
                 aside = final.parent / f".{final.name}.old-{self.token}"
                 final.rename(aside)
             try:
@@ -164,8 +271,16 @@ class Staging:
             return
         final_prefix = self.destination.url[5:]
         with self._s3_errors():
-            if self.overwrite and self.fs.exists(f"{final_prefix}/{MANIFEST}"):
-                self.fs.rm(f"{final_prefix}/{MANIFEST}")  # unpublish the old export first
+            dead = self._dead_publish()
+            if self.published_manifest() is None and self.fs.find(final_prefix, maxdepth=1) and not dead:
+                raise self._foreign()
+            # a marker beside the prefix says "a publish is under way": objects without a manifest next to
+            # it are a dead publish's (replaceable), not someone else's files
+            with self.fs.open(self._marker(), "wb") as fh:
+                fh.write(self.token.encode())
+            if dead or (self.overwrite and self.fs.exists(f"{final_prefix}/{MANIFEST}")):
+                if self.fs.exists(f"{final_prefix}/{MANIFEST}"):
+                    self.fs.rm(f"{final_prefix}/{MANIFEST}")  # unpublish the old export first
                 keep = {f"{final_prefix}/{relative}" for relative in self.written}
                 stale = [k for k in self.fs.find(final_prefix) if k not in keep]
                 if stale:
@@ -175,6 +290,7 @@ class Staging:
             with self.fs.open(f"{final_prefix}/{MANIFEST}", "wb") as fh:
                 fh.write(manifest_bytes)
             self.fs.rm(self.root, recursive=True)
+            self.fs.rm(self._marker())
 
     def abort(self) -> None:
         """Remove the staging files (best effort; nothing was published)."""

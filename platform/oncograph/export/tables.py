@@ -3,14 +3,16 @@
 Each table is one ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` ordered by a stable key (case UUID, then the
 record's own UUID), parsed by Arrow's streaming CSV reader with explicit column types: PostgreSQL does the
 joins and sorting, Arrow's C++ parser does the conversion, and memory stays at a few blocks whatever the size
-of the cohort. Only values are interpolated (integers we computed and project ids the access scope holds,
-quoted by psycopg); table and column names come from the models.
+of the cohort. Every query is either a SQLAlchemy Core statement (compiled with bound parameters, never with
+literal values) or psycopg ``sql.SQL`` with named placeholders; values always travel as parameters. Table and
+column names come from the models. The access predicates come from :mod:`oncograph.access.policy`.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,25 +23,41 @@ from psycopg import sql
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    ClauseElement,
     Connection,
     Double,
+    Executable,
     Integer,
     Table,
-    column,
+    Text,
+    and_,
+    cast,
+    func,
+    literal,
+    null,
     select,
     text,
+    union_all,
 )
-from sqlalchemy import table as sa_table
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import UUID, distinct_on
 
 from oncograph.access import Scope
-from oncograph.cohorts.fields import (
-    DATA_FILE,
-    live_modalities,
-    visible_file,
+from oncograph.access.policy import visible_file
+from oncograph.cohorts.fields import live_modalities
+from oncograph.db.models import (
+    CohortMember,
+    DataFile,
+    Diagnosis,
+    Exposure,
+    FilePatient,
+    FollowUp,
+    IdentityLink,
+    Patient,
+    Sample,
+    Treatment,
 )
-from oncograph.db.models import CohortMember, Diagnosis, Exposure, FollowUp, Sample, Treatment
+from oncograph.db.models.imaging import IdcPatient, ImagingSeries, ImagingStudy
+from oncograph.db.models.proteomics import PdcCase, PdcFile, PdcStudy, PdcStudyCase
 from oncograph.export.schema import CAT, FILES_SCHEMA, STR, child_schema, embeddings_schema
 
 #: Arrow's CSV reader block size (bytes of CSV per batch).
@@ -88,18 +106,38 @@ class _CopyReader(io.RawIOBase):
         return n
 
 
+@dataclass(frozen=True)
+class Query:
+    """A query for COPY: psycopg ``sql`` with ``%(name)s`` placeholders and its ``params``, or a SQLAlchemy
+    Core statement (its parameters stay bound)."""
+
+    statement: sql.Composable | ClauseElement
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def copy(self, conn: Connection, fmt: str) -> tuple[sql.Composable, Mapping[str, Any]]:
+        """``COPY (query) TO STDOUT (FORMAT fmt)`` and its parameters, for psycopg's ``cursor.copy``."""
+        if isinstance(self.statement, sql.Composable):
+            inner: sql.Composable = self.statement
+            params = self.params
+        else:
+            compiled = self.statement.compile(
+                dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+            )
+            # the compiled text keeps its %(name)s placeholders: values are bound by psycopg, never inlined
+            inner, params = sql.SQL(str(compiled)), {**compiled.params, **self.params}
+        return sql.SQL("COPY ({}) TO STDOUT (FORMAT {})").format(inner, sql.SQL(fmt)), params
+
+
 def copy_batches(
-    conn: Connection, query: sql.Composable | str, columns: Sequence[tuple[str, pa.DataType]]
+    conn: Connection, query: Query, columns: Sequence[tuple[str, pa.DataType]]
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``query`` through COPY as record batches with exactly ``columns`` (names and types)."""
     raw = conn.connection.driver_connection
     assert raw is not None
     names = [n for n, _ in columns]
     read_types = {n: (STR if _is_list(t) or pa.types.is_fixed_size_list(t) else t) for n, t in columns}
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(
-        sql.SQL(query) if isinstance(query, str) else query
-    )
-    with raw.cursor() as cur, cur.copy(statement) as copy:
+    statement, params = query.copy(conn, "csv")
+    with raw.cursor() as cur, cur.copy(statement, params) as copy:
         source = io.BufferedReader(_CopyReader(copy), buffer_size=1 << 20)
         if not source.peek(1):
             return  # no rows: Arrow's reader refuses an empty stream
@@ -139,12 +177,6 @@ def _finish(batch: pa.RecordBatch, columns: Sequence[tuple[str, pa.DataType]]) -
     return pa.RecordBatch.from_arrays(arrays, names=[n for n, _ in columns])
 
 
-def literal_sql(expression: Any) -> str:
-    """A SQLAlchemy expression rendered with its (trusted, escaped) literal values inline."""
-    compiled = expression.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})  # type: ignore[no-untyped-call]
-    return str(compiled)
-
-
 # -- patients ---------------------------------------------------------------------------------------------
 
 
@@ -173,9 +205,10 @@ PATIENT_SQL_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 )
 
 
-def patients_query(version_id: int) -> sql.Composable:
-    return sql.SQL(
-        """
+def patients_query(version_id: int) -> Query:
+    return Query(
+        sql.SQL(
+            """
         SELECT p.id, p.case_id::text, p.submitter_id, pr.project_id, pg.name, p.primary_site, p.disease_type,
           (SELECT string_agg(l.namespace || '/' || l.external_id, E'\\x1f' ORDER BY l.namespace, l.external_id)
              FROM identity_link l WHERE l.patient_id = p.id AND l.commons = 'idc'),
@@ -194,19 +227,21 @@ def patients_query(version_id: int) -> sql.Composable:
           ORDER BY x.diagnosis_is_primary_disease IS TRUE DESC, x.days_to_diagnosis NULLS LAST,
                    x.age_at_diagnosis NULLS LAST, x.diagnosis_id
           LIMIT 1) pd ON true
-        WHERE m.cohort_version_id = {version}
+        WHERE m.cohort_version_id = %(version)s
         ORDER BY p.case_id
         """
-    ).format(version=sql.Literal(version_id))
+        ),
+        {"version": version_id},
+    )
 
 
-def modality_pairs_query(version_id: int, scope: Scope) -> str:
+def modality_pairs_query(version_id: int, scope: Scope) -> Executable:
     """(patient row, modality label) for every member, under the scope (controlled files need a grant):
     the cohort engine's live modality definition (not its materialised view: an export must be exact)."""
     member: Table = CohortMember.__table__  # type: ignore[assignment]
     src = live_modalities(scope)
     members = select(member.c.patient_id).where(member.c.cohort_version_id == version_id)
-    return literal_sql(src.select(src.pid.in_(members)))
+    return src.select(src.pid.in_(members))
 
 
 # -- long clinical tables -------------------------------------------------------------------------------
@@ -251,93 +286,183 @@ def child_schema_of(name: str) -> pa.Schema:
     return child_schema(name, [(c, t) for c, t, _ in child_columns(CHILD_TABLES[name])])
 
 
-def child_query(name: str, version_id: int) -> sql.Composable:
+def child_query(name: str, version_id: int) -> Query:
     model = CHILD_TABLES[name]
     cols = child_columns(model)
     key = next(c for c, _, _ in cols if c == f"{model.__tablename__}_id")
-    return sql.SQL(
+    statement = sql.SQL(
         "SELECT p.case_id::text, {cols} FROM cohort_member m JOIN patient p ON p.id = m.patient_id "
         "JOIN {table} t ON t.patient_id = p.id AND t.retired_release_id IS NULL "
-        "WHERE m.cohort_version_id = {version} ORDER BY p.case_id, t.{key}"
+        "WHERE m.cohort_version_id = %(version)s ORDER BY p.case_id, t.{key}"
     ).format(
         cols=sql.SQL(", ").join(sql.SQL(e) for _, _, e in cols),
         table=sql.Identifier(model.__tablename__),
-        version=sql.Literal(version_id),
         key=sql.Identifier(key),
     )
+    return Query(statement, {"version": version_id})
 
 
 # -- files --------------------------------------------------------------------------------------------------
 
 
-def files_query(version_id: int, scope: Scope) -> sql.Composable:
+def _t(model: type[Any]) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+def files_query(version_id: int, scope: Scope) -> Query:
     """GDC files (visible ones), IDC series and PDC files of every member: one row per (file, patient)."""
-    f = DATA_FILE.alias("f")
-    fp = sa_table("fp", column("patient_id"))
-    visible = literal_sql(visible_file(scope, f, fp.c.patient_id))
-    return sql.SQL(
-        """
-        WITH rows AS (
-          SELECT p.case_id, 'gdc' AS source, f.file_id::text AS file_id, f.file_name, f.data_category,
-                 f.data_type, f.experimental_strategy, f.data_format, f.access, f.file_size, f.md5sum,
-                 'https://api.gdc.cancer.gov/data/' || f.file_id::text AS url, NULL AS modality,
-                 NULL AS collection_id, NULL AS study_id
-          FROM cohort_member m JOIN patient p ON p.id = m.patient_id
-          JOIN file_patient fp ON fp.patient_id = p.id JOIN data_file f ON f.id = fp.file_id
-          WHERE m.cohort_version_id = {version} AND {visible}
-          UNION ALL
-          SELECT p.case_id, 'idc', s.series_instance_uid, NULL, 'Imaging', s.sop_class_name, NULL, 'DICOM',
-                 'open', CAST(round(s.series_size_mb * 1000000) AS bigint), NULL, s.series_aws_url, s.modality,
-                 s.collection_id, st.study_instance_uid
-          FROM cohort_member m JOIN patient p ON p.id = m.patient_id
-          JOIN identity_link l ON l.patient_id = p.id AND l.commons = 'idc'
-          JOIN idc_patient ip ON ip.collection_id = l.namespace AND ip.patient_id = l.external_id
-                              AND ip.retired_release_id IS NULL
-          JOIN imaging_series s ON s.idc_patient_id = ip.id AND s.retired_release_id IS NULL
-          JOIN imaging_study st ON st.id = s.imaging_study_id
-          WHERE m.cohort_version_id = {version}
-          UNION ALL
-          SELECT p.case_id, 'pdc', pf.file_id::text, pf.file_name, pf.data_category, pf.file_type, NULL,
-                 pf.file_format, 'open', pf.file_size, pf.md5sum, pf.file_location, NULL, NULL, ps.pdc_study_id
-          FROM cohort_member m JOIN patient p ON p.id = m.patient_id
-          JOIN identity_link l ON l.patient_id = p.id AND l.commons = 'pdc'
-          JOIN pdc_case pc ON pc.case_id::text = l.external_id AND pc.retired_release_id IS NULL
-          JOIN pdc_study_case sc ON sc.case_row_id = pc.id AND sc.retired_release_id IS NULL
-          JOIN pdc_study ps ON ps.id = sc.study_row_id AND ps.retired_release_id IS NULL
-          JOIN pdc_file pf ON pf.study_row_id = ps.id AND pf.retired_release_id IS NULL
-          WHERE m.cohort_version_id = {version}
+    m, p = _t(CohortMember).alias("m"), _t(Patient).alias("p")
+    fp, f = _t(FilePatient).alias("fp"), _t(DataFile).alias("f")
+    members = m.join(p, p.c.id == m.c.patient_id)
+    of_version = m.c.cohort_version_id == version_id
+    text_null = cast(null(), Text())
+    gdc = (
+        select(
+            p.c.case_id.label("case_id"),
+            literal("gdc").label("source"),
+            cast(f.c.file_id, Text()).label("file_id"),
+            f.c.file_name,
+            f.c.data_category,
+            f.c.data_type,
+            f.c.experimental_strategy,
+            f.c.data_format,
+            f.c.access,
+            f.c.file_size,
+            f.c.md5sum,
+            (literal("https://api.gdc.cancer.gov/data/") + cast(f.c.file_id, Text())).label("url"),
+            text_null.label("modality"),
+            text_null.label("collection_id"),
+            text_null.label("study_id"),
         )
-        SELECT DISTINCT ON (case_id, source, file_id) case_id::text, source, file_id, file_name, data_category,
-               data_type, experimental_strategy, data_format, access, file_size, md5sum, url, modality,
-               collection_id, study_id, count(*) OVER (PARTITION BY source, file_id) AS shared
-        FROM rows ORDER BY case_id, source, file_id
-        """
-    ).format(version=sql.Literal(version_id), visible=sql.SQL(visible))
+        .select_from(members.join(fp, fp.c.patient_id == p.c.id).join(f, f.c.id == fp.c.file_id))
+        .where(of_version, visible_file(scope, f, fp.c.patient_id))
+    )
+    link, ip = _t(IdentityLink).alias("l"), _t(IdcPatient).alias("ip")
+    series, study = _t(ImagingSeries).alias("s"), _t(ImagingStudy).alias("st")
+    idc = (
+        select(
+            p.c.case_id,
+            literal("idc"),
+            series.c.series_instance_uid,
+            text_null,
+            literal("Imaging"),
+            series.c.sop_class_name,
+            text_null,
+            literal("DICOM"),
+            literal("open"),
+            cast(func.round(series.c.series_size_mb * 1000000), BigInteger),
+            text_null,
+            series.c.series_aws_url,
+            series.c.modality,
+            series.c.collection_id,
+            study.c.study_instance_uid,
+        )
+        .select_from(
+            members.join(link, and_(link.c.patient_id == p.c.id, link.c.commons == "idc"))
+            .join(
+                ip,
+                and_(
+                    ip.c.collection_id == link.c.namespace,
+                    ip.c.patient_id == link.c.external_id,
+                    ip.c.retired_release_id.is_(None),
+                ),
+            )
+            .join(series, and_(series.c.idc_patient_id == ip.c.id, series.c.retired_release_id.is_(None)))
+            .join(study, study.c.id == series.c.imaging_study_id)
+        )
+        .where(of_version)
+    )
+    plink = _t(IdentityLink).alias("pl")
+    pc_, sc = _t(PdcCase).alias("pc"), _t(PdcStudyCase).alias("sc")
+    ps, pf = _t(PdcStudy).alias("ps"), _t(PdcFile).alias("pf")
+    pdc = (
+        select(
+            p.c.case_id,
+            literal("pdc"),
+            cast(pf.c.file_id, Text()),
+            pf.c.file_name,
+            pf.c.data_category,
+            pf.c.file_type,
+            text_null,
+            pf.c.file_format,
+            literal("open"),
+            pf.c.file_size,
+            pf.c.md5sum,
+            pf.c.file_location,
+            text_null,
+            text_null,
+            ps.c.pdc_study_id,
+        )
+        .select_from(
+            members.join(plink, and_(plink.c.patient_id == p.c.id, plink.c.commons == "pdc"))
+            .join(
+                pc_,
+                and_(
+                    cast(pc_.c.case_id, Text()) == plink.c.external_id,
+                    pc_.c.retired_release_id.is_(None),
+                ),
+            )
+            .join(sc, and_(sc.c.case_row_id == pc_.c.id, sc.c.retired_release_id.is_(None)))
+            .join(ps, and_(ps.c.id == sc.c.study_row_id, ps.c.retired_release_id.is_(None)))
+            .join(pf, and_(pf.c.study_row_id == ps.c.id, pf.c.retired_release_id.is_(None)))
+        )
+        .where(of_version)
+    )
+    rows = union_all(gdc, idc, pdc).subquery("rows")
+    r = rows.c
+    statement = (
+        select(
+            cast(r.case_id, Text()),
+            r.source,
+            r.file_id,
+            r.file_name,
+            r.data_category,
+            r.data_type,
+            r.experimental_strategy,
+            r.data_format,
+            r.access,
+            r.file_size,
+            r.md5sum,
+            r.url,
+            r.modality,
+            r.collection_id,
+            r.study_id,
+            func.count().over(partition_by=(r.source, r.file_id)).label("shared"),
+        )
+        .ext(distinct_on(r.case_id, r.source, r.file_id))
+        .order_by(r.case_id, r.source, r.file_id)
+    )
+    return Query(statement)
 
 
-def gdc_manifest_query(version_id: int, scope: Scope) -> str:
+def gdc_manifest_query(version_id: int, scope: Scope) -> Executable:
     """Distinct visible GDC files of the members, for gdc-client's manifest (id filename md5 size state)."""
-    f = DATA_FILE.alias("f")
-    fp = sa_table("fp", column("patient_id"))
-    visible = literal_sql(visible_file(scope, f, fp.c.patient_id))
+    m, fp, f = _t(CohortMember).alias("m"), _t(FilePatient).alias("fp"), _t(DataFile).alias("f")
+    empty = literal("")
     return (
-        "SELECT DISTINCT f.file_id::text, coalesce(f.file_name, ''), coalesce(f.md5sum, ''), "
-        "coalesce(f.file_size::text, ''), coalesce(f.state, '') "
-        "FROM cohort_member m JOIN file_patient fp ON fp.patient_id = m.patient_id "
-        f"JOIN data_file f ON f.id = fp.file_id WHERE m.cohort_version_id = {int(version_id)} AND {visible} "
-        "ORDER BY 1"
+        select(
+            cast(f.c.file_id, Text()),
+            func.coalesce(f.c.file_name, empty),
+            func.coalesce(f.c.md5sum, empty),
+            func.coalesce(cast(f.c.file_size, Text()), empty),
+            func.coalesce(f.c.state, empty),
+        )
+        .distinct()
+        .select_from(m.join(fp, fp.c.patient_id == m.c.patient_id).join(f, f.c.id == fp.c.file_id))
+        .where(m.c.cohort_version_id == version_id, visible_file(scope, f, fp.c.patient_id))
+        .order_by(cast(f.c.file_id, Text()))
     )
 
 
-def idc_manifest_query(version_id: int) -> str:
-    """Distinct S3 URLs of the members' IDC series (live), for s5cmd."""
-    return (
+def idc_manifest_query(version_id: int) -> Executable:
+    """Distinct S3 URLs of the members' IDC series (live), for s5cmd (bound parameter ``v``)."""
+    return text(
         "SELECT DISTINCT s.series_aws_url FROM cohort_member m "
         "JOIN identity_link l ON l.patient_id = m.patient_id AND l.commons = 'idc' "
         "JOIN idc_patient ip ON ip.collection_id = l.namespace AND ip.patient_id = l.external_id "
         "AND ip.retired_release_id IS NULL "
         "JOIN imaging_series s ON s.idc_patient_id = ip.id AND s.retired_release_id IS NULL "
-        f"WHERE m.cohort_version_id = {int(version_id)} AND s.series_aws_url IS NOT NULL ORDER BY 1"
+        "WHERE m.cohort_version_id = :v AND s.series_aws_url IS NOT NULL ORDER BY 1"
     )
 
 
@@ -360,9 +485,7 @@ def embedding_sets(conn: Connection, version_id: int) -> list[tuple[str, str, in
     return [(str(a), str(b), int(c)) for a, b, c in rows]
 
 
-def embeddings_query(
-    version_id: int, modality: str, model: str, dim: int, *, vectors: bool
-) -> sql.Composable:
+def embeddings_query(version_id: int, modality: str, model: str, dim: int, *, vectors: bool) -> Query:
     """The members' embeddings of one set in export order: the metadata columns, or (``vectors``) only the
     vector column, for the binary path."""
     columns = (
@@ -370,31 +493,27 @@ def embeddings_query(
         if vectors
         else "p.case_id::text, e.object_kind, e.object_id, e.modality, e.model, e.model_version, e.run_id"
     )
-    return sql.SQL(
+    statement = sql.SQL(
         "SELECT {columns} FROM cohort_member m JOIN patient p ON p.id = m.patient_id "
         "JOIN embedding e ON e.patient_id = p.id "
-        "WHERE m.cohort_version_id = {v} AND e.modality = {mod} AND e.model = {model} AND e.dim = {dim} "
-        "ORDER BY p.case_id, e.object_kind, e.object_id, e.model_version"
-    ).format(
-        columns=sql.SQL(columns),
-        v=sql.Literal(version_id),
-        mod=sql.Literal(modality),
-        model=sql.Literal(model),
-        dim=sql.Literal(dim),
-    )
+        "WHERE m.cohort_version_id = %(v)s AND e.modality = %(mod)s AND e.model = %(model)s "
+        "AND e.dim = %(dim)s ORDER BY p.case_id, e.object_kind, e.object_id, e.model_version"
+    ).format(columns=sql.SQL(columns))
+    return Query(statement, {"v": version_id, "mod": modality, "model": model, "dim": dim})
 
 
 _PGCOPY = b"PGCOPY\n\xff\r\n\x00"
 
 
-def vector_chunks(raw: Any, query: sql.Composable, dim: int) -> Iterator[np.ndarray]:
+def vector_chunks(raw: Any, query: Query, dim: int) -> Iterator[np.ndarray]:
     """float32 arrays ``[n, dim]`` from ``COPY (SELECT vector ...) TO STDOUT (FORMAT binary)`` on the psycopg
     connection ``raw``. A pgvector value travels as int16 dim, int16 0, then ``dim`` big-endian float4, so
     every row has the same size and a whole chunk converts with one numpy view."""
     row = np.dtype(
         [("fields", ">i2"), ("size", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("v", ">f4", (dim,))]
     )
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(query)
+    assert isinstance(query.statement, sql.Composable)
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(query.statement)
     parts: list[bytes] = []
     held = 0
     rest = b""
@@ -407,7 +526,7 @@ def vector_chunks(raw: Any, query: sql.Composable, dim: int) -> Iterator[np.ndar
             raise ValueError(f"an embedding of another dimension than {dim} in the stream")
         return rows["v"].astype("<f4").reshape(n, dim), data[n * row.itemsize :]
 
-    with raw.cursor() as cur, cur.copy(statement) as copy:
+    with raw.cursor() as cur, cur.copy(statement, query.params) as copy:
         for chunk in copy:
             parts.append(bytes(chunk))
             held += len(chunk)
@@ -455,6 +574,7 @@ def embedding_batches(
         raw.rollback()
         with raw.cursor() as cur:
             cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            # a utility statement takes no bind parameters: the snapshot id (from pg_export_snapshot) is quoted
             cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
         vectors = vector_chunks(raw, embeddings_query(version_id, modality, model, dim, vectors=True), dim)
         held: list[np.ndarray] = []

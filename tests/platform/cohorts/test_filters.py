@@ -789,6 +789,68 @@ def test_extra_keys_and_depth_and_size_limits() -> None:
     assert problems == [("filters.content.value", "more than 10000 values")]
 
 
+def test_a_filter_of_too_many_nodes_is_refused_before_it_is_typed_or_compiled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from oncograph.cohorts import filters as filters_module
+
+    looked_up: list[str] = []
+    real_get_field = filters_module.get_field
+
+    def counting_get_field(name: str) -> Any:
+        looked_up.append(name)
+        return real_get_field(name)
+
+    def no_compilation(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an oversized filter must not be compiled")
+
+    monkeypatch.setattr(filters_module, "get_field", counting_get_field)
+    monkeypatch.setattr(filters_module, "_leaf", no_compilation)
+    huge = OR(*(leaf("=", "submitter_id", f"TCGA-{i:05d}") for i in range(20_000)))
+    started = time.perf_counter()
+    with pytest.raises(FilterError) as err:
+        parse(huge)
+    assert time.perf_counter() - started < 5  # a generous sanity bound: it once took a minute
+    [problem] = err.value.problems
+    assert problem.loc == "filters.content[999]"  # the node that crossed the limit (the 1,001st)
+    assert "more than 1,000 nodes" in problem.msg and "'in'" in problem.msg
+    assert looked_up == []  # refused before any field was looked up
+    # the limit itself is fine, and one 'in' with the same values is one node
+    parse(OR(*(leaf("=", "submitter_id", f"TCGA-{i:05d}") for i in range(999))))
+    parse(leaf("in", "submitter_id", [f"TCGA-{i:05d}" for i in range(10_000)]))
+    # the values of all leaves together are bounded too
+    many = AND(*(leaf("in", "submitter_id", [f"v{j}-{i}" for i in range(10_000)]) for j in range(6)))
+    [problem] = problems_of(many)
+    assert problem == (
+        "filters.content[5].content.value",
+        "the filter has more than 50,000 values in all; split the query",
+    )
+
+
+def test_values_are_read_by_their_text_in_both_directions(sample_conn: Connection) -> None:
+    # a string field given a JSON number means the number's text, as a number field given a numeric string
+    # means the number (the GDC API coerces both ways)
+    node = parse(leaf("in", "follow_ups.karnofsky_performance_status", [90, 80.0, 2.50, -3]))
+    assert isinstance(node, Leaf) and node.values == ("90", "80", "2.5", "-3")
+    node = parse(leaf("in", "diagnoses.age_at_diagnosis", ["20000", 20000.0]))
+    assert isinstance(node, Leaf) and node.values == (20000, 20000)
+    as_numbers = members(sample_conn, leaf("in", "follow_ups.karnofsky_performance_status", [90, 80.0]))
+    as_text = members(sample_conn, leaf("in", "follow_ups.karnofsky_performance_status", ["90", "80"]))
+    assert as_numbers == as_text and as_text
+    older = members(sample_conn, leaf(">=", "diagnoses.age_at_diagnosis", "20000"))
+    assert older == members(sample_conn, leaf(">=", "diagnoses.age_at_diagnosis", 20000)) and older
+    # what cannot be of the field's type is a located problem, in both directions
+    assert problems_of(leaf("in", "primary_site", ["Pancreas", float("nan")])) == [
+        ("filters.content.value[1]", "'primary_site' is a string field, got the number nan")
+    ]
+    [(loc, msg)] = problems_of(leaf("in", "diagnoses.age_at_diagnosis", [1, "old"]))
+    assert loc == "filters.content.value[1]" and "number field" in msg
+    [(loc, msg)] = problems_of(leaf("=", "samples.is_ffpe", 1))
+    assert loc == "filters.content.value" and "boolean field" in msg
+
+
 def test_several_problems_are_reported_together() -> None:
     raw = AND(
         leaf("=", "project.project_id", "TCGA-BRCA"),  # fine

@@ -78,7 +78,7 @@ class ExportDB:
                 scope=scope,
                 shared=shared,
             )
-            v = saved.version(s, info.id, owner)
+            v = saved.version(s, info.id, owner, scope=Scope.everything())
         return Cohort(info.id, v.version_id, owner)
 
     def queue(
@@ -88,6 +88,7 @@ class ExportDB:
         *,
         principal: Principal | None = None,
         options: ExportOptions | None = None,
+        scope: Scope | None = None,
     ) -> int:
         with self.factory() as s, s.begin():
             row = create_export(
@@ -96,6 +97,7 @@ class ExportDB:
                 principal=principal or cohort.owner,
                 destination=str(destination),
                 options=options or ExportOptions(),
+                scope=scope or Scope.everything(),
             )
             return int(row.id)
 
@@ -110,14 +112,8 @@ class ExportDB:
         endpoint_url: str | None = None,
         progress: Progress | None = None,
     ) -> ExportResult:
-        export_id = self.queue(cohort, destination, principal=principal, options=options)
-        return run_export(
-            self.factory,
-            export_id,
-            scope or Scope.everything(),
-            progress=progress,
-            endpoint_url=endpoint_url,
-        )
+        export_id = self.queue(cohort, destination, principal=principal, options=options, scope=scope)
+        return run_export(self.factory, export_id, progress=progress, endpoint_url=endpoint_url)
 
     def export_row(self, export_id: int) -> Export:
         with self.factory() as s:
@@ -175,7 +171,6 @@ _CHILD = """
 import os, signal, sys
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
-from oncograph.access import Scope
 from oncograph.export.job import run_export
 
 url, export_id, kill_at = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -196,7 +191,7 @@ def progress(stage, done, total):
     if stage == kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
 
-run_export(factory, export_id, Scope.everything(), progress=progress, endpoint_url=endpoint)
+run_export(factory, export_id, progress=progress, endpoint_url=endpoint)
 sys.exit(3)
 """
 

@@ -121,10 +121,15 @@ def export(
                     inserted[CT_MODEL][case_of[pid]].append(v)
             store_embeddings(s, rows)
             queued = create_export(
-                s, cohort_id=info.id, principal=owner, destination=str(destination), options=ExportOptions()
+                s,
+                cohort_id=info.id,
+                principal=owner,
+                destination=str(destination),
+                options=ExportOptions(),
+                scope=Scope.everything(),
             )
             export_id = queued.id
-        result = run_export(factory, export_id, Scope.everything())
+        result = run_export(factory, export_id)
         yield Export(Path(result.destination), result.manifest, {m: dict(v) for m, v in inserted.items()})
     finally:
         engine.dispose()

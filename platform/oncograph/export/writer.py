@@ -1,0 +1,120 @@
+"""Files of an export written into its staging area, each hashed (SHA-256) and sized as it streams."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from oncograph.export.storage import Staging
+
+ROW_GROUP = 64 * 1024
+ROW_GROUP_BYTES = 32 << 20
+
+
+class HashingSink:
+    """A write-only binary stream that hashes and counts what passes through."""
+
+    def __init__(self, inner: BinaryIO) -> None:
+        self.inner = inner
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self.inner.write(data)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def tell(self) -> int:
+        return self.size
+
+    def close(self) -> None:
+        self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+
+@dataclass
+class FileRecord:
+    path: str
+    rows: int | None
+    size: int
+    sha256: str
+    schema: pa.Schema | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "size": self.size, "sha256": self.sha256}
+        if self.rows is not None:
+            out["rows"] = self.rows
+        return out
+
+
+class Writer:
+    """Writes files into a staging area and records their sizes and hashes."""
+
+    def __init__(self, staging: Staging, compression: str) -> None:
+        self.staging = staging
+        self.compression = None if compression == "none" else compression
+        self.files: list[FileRecord] = []
+
+    def parquet(self, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> FileRecord:
+        rows = 0
+        with self.staging.open(path) as fh:
+            sink = HashingSink(fh)
+            with pq.ParquetWriter(
+                pa.PythonFile(sink, mode="w"),
+                schema,
+                compression=self.compression,
+                write_statistics=True,
+                store_schema=True,
+            ) as writer:
+                pending: list[pa.RecordBatch] = []
+                pending_rows = pending_bytes = 0
+                for batch in batches:
+                    pending.append(batch.cast(schema) if batch.schema != schema else batch)
+                    pending_rows += batch.num_rows
+                    pending_bytes += batch.nbytes
+                    # a row group is ROW_GROUP rows or ROW_GROUP_BYTES, whichever comes first: wide rows
+                    # (embedding vectors) must not hold hundreds of MB in memory
+                    if pending_rows >= ROW_GROUP or pending_bytes >= ROW_GROUP_BYTES:
+                        writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP)
+                        rows += pending_rows
+                        pending, pending_rows, pending_bytes = [], 0, 0
+                if pending:
+                    writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP)
+                    rows += pending_rows
+        record = FileRecord(path, rows, sink.size, sink.sha256.hexdigest(), schema)
+        self.files.append(record)
+        return record
+
+    def text(self, path: str, lines: Iterator[str], *, header: bool = False) -> FileRecord:
+        rows = -1 if header else 0
+        with self.staging.open(path) as fh:
+            sink = HashingSink(fh)
+            for line in lines:
+                sink.write(line.encode())
+                rows += 1
+        record = FileRecord(path, rows, sink.size, sink.sha256.hexdigest())
+        self.files.append(record)
+        return record
+
+    def json(self, path: str, doc: Any) -> FileRecord:
+        data = json.dumps(doc, indent=2, sort_keys=True, default=str).encode()
+        with self.staging.open(path) as fh:
+            fh.write(data)
+        record = FileRecord(path, None, len(data), hashlib.sha256(data).hexdigest())
+        self.files.append(record)
+        return record
