@@ -21,7 +21,7 @@ from sqlalchemy import select
 from oncograph.access import Scope, set_project_controlled
 from oncograph.access.policy import visible_run
 from oncograph.cohorts import query
-from oncograph.cohorts.patients import visible_lineage
+from oncograph.cohorts.provenance import visible_lineage
 from oncograph.db import transaction
 from oncograph.db.models import Run
 from oncograph.settings import Settings

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import Connection
 
-from oncograph.cohorts import patients
+from oncograph.cohorts import patient_detail, patients
 from oncograph.cohorts.filters import FilterError, Problem
 from oncograph_api.deps import Caller, CallerDep, ConnectionDep
 from oncograph_api.errors import InvalidParameter, located, parameter, problem_responses
@@ -167,5 +167,5 @@ def get_patient(
         bool, Query(description="Also show records that their source no longer has.")
     ] = False,
 ) -> PatientDetail:
-    detail = patients.patient_detail(conn, patient_id, caller.scope, include_retired=include_retired)
+    detail = patient_detail.patient_detail(conn, patient_id, caller.scope, include_retired=include_retired)
     return PatientDetail.model_validate(detail)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from oncograph.access.policy import visible_run
-from oncograph.cohorts.patients import visible_lineage
+from oncograph.cohorts.provenance import visible_lineage
 from oncograph.db.models import Run, SourceRelease
 from oncograph.errors import NotFoundError
 from oncograph_api.deps import Caller, CallerDep, SessionDep

@@ -24,13 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Double,
-    Integer,
     Table,
 )
-from sqlalchemy.dialects.postgresql import UUID
 
 from oncograph.access import Scope
 from oncograph.cohorts.modalities import MODALITIES, live_modalities, modalities_source
@@ -52,6 +47,7 @@ from oncograph.cohorts.values import (
     project_array,
     project_col,
 )
+from oncograph.db.columns import ColumnType, column_type
 from oncograph.db.models import (
     Demographic,
     Diagnosis,
@@ -62,6 +58,7 @@ from oncograph.db.models import (
     Sample,
     Treatment,
 )
+from oncograph.db.models.base import LINEAGE_COLUMNS
 
 FieldType = Literal["string", "integer", "number", "boolean"]
 
@@ -213,15 +210,15 @@ def _fields() -> Iterable[Field]:
     )
 
 
-_SKIP = {
-    "id",
-    "source_document_id",
-    "first_seen_release_id",
-    "last_seen_release_id",
-    "retired_release_id",
-    "created_at",
-    "updated_at",
-    "key_derived",
+_SKIP = {"id", "created_at", "updated_at", "key_derived", *LINEAGE_COLUMNS}
+
+
+#: The filter type of a stored column type (:func:`oncograph.db.columns.column_type`); the rest are strings.
+_FIELD_TYPE: Mapping[ColumnType, FieldType] = {
+    "int": "integer",
+    "bigint": "integer",
+    "float": "number",
+    "bool": "boolean",
 }
 
 
@@ -230,16 +227,9 @@ def _table_fields(prefix: str, model: type[Any], *, exclude: set[str]) -> Iterab
     for col in model_table.columns:
         if col.name in _SKIP or col.name in exclude:
             continue
-        kind: FieldType
-        if isinstance(col.type, Boolean):
-            kind = "boolean"
-        elif isinstance(col.type, Integer | BigInteger):
-            kind = "integer"
-        elif isinstance(col.type, Double):
-            kind = "number"
-        else:
-            kind = "string"
-        build = child_col_uuid(model, col.name) if isinstance(col.type, UUID) else child_col(model, col.name)
+        stored = column_type(col.type)
+        kind = _FIELD_TYPE.get(stored, "string")
+        build = child_col_uuid(model, col.name) if stored == "uuid" else child_col(model, col.name)
         yield Field(f"{prefix}.{col.name}", kind, f"{model.__tablename__}.{col.name}", build)
 
 

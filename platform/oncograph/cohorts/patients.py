@@ -1,8 +1,9 @@
-"""Patients under an access scope: keyset-paged listings, one patient's whole graph with lineage, project counts.
+"""Patients under an access scope: keyset-paged listings, project counts, resolving ids, grouping by a field.
 
 Invisible means absent: a patient of a controlled project without a grant is never listed, counted or shown,
 and asking for it by id is a :class:`~oncograph.errors.NotFoundError` (the same answer as for an id that does
-not exist), so nothing reveals that it exists. Controlled files without a grant are left out the same way.
+not exist), so nothing reveals that it exists (the rule: :mod:`oncograph.access.policy`). One patient's whole
+graph is :mod:`oncograph.cohorts.patient_detail`; lineage under a scope is :mod:`oncograph.cohorts.provenance`.
 
 Listings page by keyset (the sort value and the row id of the last row, in an opaque cursor), so page 500 costs
 what page 1 costs and rows inserted meanwhile never shift a page. Sorting puts patients without a value last.
@@ -25,29 +26,23 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Table,
-    Text,
     and_,
-    cast,
     func,
     not_,
     or_,
     select,
 )
-from sqlalchemy.orm import Session
 
 from oncograph.access import Scope
-from oncograph.access.policy import hidden_project, patient_project_visible, visible_file, visible_patient
+from oncograph.access.policy import hidden_project, patient_project_visible, visible_patient
 from oncograph.cohorts.fields import PATIENT, PROJECT, get_field, live
 from oncograph.cohorts.filters import FilterError, Problem, compile_filter, parse
 from oncograph.db.models import Base
 from oncograph.errors import NotFoundError, ValidationError
-from oncograph.lineage import lineage_of
 
 MAX_LIMIT = 1000
 _T: Callable[[str], Table] = Base.metadata.tables.__getitem__
 
-
-# -- listing ------------------------------------------------------------------------------------------------
 
 _DEMOGRAPHIC = _T("demographic").alias("ld")
 _LIST_PROJECT = PROJECT.alias("lp")
@@ -181,9 +176,7 @@ def list_patients(
             beyond = key < value if descending else key > value
             q = q.where(or_(beyond, and_(key == value, inner.c.id > row_id), key.is_(None)))
     rows = conn.execute(q.limit(limit + 1)).mappings().all()
-    page = [
-        {k: _jsonable(v) for k, v in row.items() if k not in ("id", "sort_value")} for row in rows[:limit]
-    ]
+    page = [{k: jsonable(v) for k, v in row.items() if k not in ("id", "sort_value")} for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
@@ -217,9 +210,6 @@ def project_counts(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
         .order_by(pr.c.project_id)
     ).mappings()
     return [dict(r) for r in rows]
-
-
-# -- resolving ids and visibility ---------------------------------------------------------------------------
 
 
 def resolve_patient(conn: Connection, key: str, scope: Scope, *, live_only: bool = True) -> int:
@@ -305,15 +295,8 @@ def group_by_field(
     return {k: sorted(v) for k, v in ordered}, [i for i in ids if i not in grouped]
 
 
-# -- one patient's graph ------------------------------------------------------------------------------------
-
-_LINEAGE_COLUMNS = frozenset(
-    {"id", "source_document_id", "first_seen_release_id", "last_seen_release_id", "retired_release_id"}
-)
-_NOT_SHOWN = _LINEAGE_COLUMNS | {"created_at", "updated_at", "row_hash", "index_row", "vector"}
-
-
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A database value as JSON (UUIDs and dates as text, decimals as floats, bytes as hex)."""
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, dt.date | dt.datetime):
@@ -323,334 +306,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes | memoryview):
         return bytes(value).hex()
     return value
-
-
-class _Lineage:
-    """Collects the lineage ids of records and fills in names of documents and releases in two queries."""
-
-    def __init__(self) -> None:
-        self.pending: list[tuple[dict[str, Any], dict[str, Any]]] = []
-
-    def record(self, table: Table, row: Any) -> dict[str, Any]:
-        """A record's columns as JSON (foreign keys and lineage columns left out) plus ``lineage``."""
-        shown = {
-            c.name: _jsonable(row[c.name])
-            for c in table.columns
-            if c.name not in _NOT_SHOWN and not c.foreign_keys
-        }
-        if "source_document_id" in table.c:
-            lineage = {k: row[k] for k in _LINEAGE_COLUMNS if k != "id"}
-            if "index_row" in table.c:
-                lineage["index_row"] = row["index_row"]
-            shown["lineage"] = lineage
-            self.pending.append((shown, lineage))
-        else:
-            shown["lineage"] = {"run_id": row["run_id"], "created_at": _jsonable(row["created_at"])}
-        return shown
-
-    def resolve(self, conn: Connection) -> None:
-        docs = {int(p[1]["source_document_id"]) for p in self.pending}
-        if not docs:
-            return
-        d, r = _T("source_document"), _T("source_release")
-        doc_rows = {
-            row.id: row
-            for row in conn.execute(
-                select(d.c.id, d.c.source, d.c.entity_type, d.c.entity_id, d.c.release_id, d.c.run_id).where(
-                    d.c.id.in_(sorted(docs))
-                )
-            )
-        }
-        release_ids = {row.release_id for row in doc_rows.values()}
-        for _, lin in self.pending:
-            release_ids |= {lin[k] for k in ("first_seen_release_id", "last_seen_release_id")}
-            if lin["retired_release_id"] is not None:
-                release_ids.add(lin["retired_release_id"])
-        releases = {
-            row.id: row.release
-            for row in conn.execute(select(r.c.id, r.c.release).where(r.c.id.in_(release_ids)))
-        }
-        for _, lin in self.pending:
-            doc = doc_rows[lin["source_document_id"]]
-            retired = lin.pop("retired_release_id")
-            lin.update(
-                source=doc.source,
-                entity_type=doc.entity_type,
-                entity_id=doc.entity_id,
-                release=releases.get(doc.release_id),
-                run_id=doc.run_id,
-                first_seen=releases.get(lin.pop("first_seen_release_id")),
-                last_seen=releases.get(lin.pop("last_seen_release_id")),
-                retired=releases.get(retired) if retired is not None else None,
-            )
-
-
-def _rows(
-    conn: Connection,
-    table: Table,
-    *where: ColumnElement[bool],
-    include_retired: bool,
-    order: Sequence[str] = (),
-) -> list[Any]:
-    q = select(table).where(*where)
-    if not include_retired and "retired_release_id" in table.c:
-        q = q.where(live(table))
-    q = q.order_by(*[table.c[o] for o in order], table.c.id)
-    return list(conn.execute(q).mappings())
-
-
-Pairs = Callable[..., list[tuple[Any, dict[str, Any]]]]
-"""``pairs(table_name, *where, order=[...])`` -> (row, record) of the matching rows."""
-
-
-def patient_detail(
-    conn: Connection, key: str, scope: Scope, *, include_retired: bool = False
-) -> dict[str, Any]:
-    """The whole graph of one patient: project, demographic, diagnoses (with treatments and pathology
-    details), follow-ups, exposures, family histories, samples (portions, analytes, aliquots, slides), the
-    visible files, IDC imaging (studies with their series), PDC proteomics (cases, studies, file counts),
-    identity links and embeddings (not the vectors).
-
-    Every graph record carries ``lineage``: the source document its values came from (source, entity,
-    release, run), the first and last release it was seen in and the release that retired it. Links and
-    embeddings carry the run that made them. Records retired from their source are left out unless
-    ``include_retired``.
-
-    Raises:
-        NotFoundError: no such patient, or one the scope may not see.
-    """
-    pid = resolve_patient(conn, key, scope, live_only=False)
-    lin = _Lineage()
-
-    def pairs(
-        name: str, *where: ColumnElement[bool], order: Sequence[str] = ()
-    ) -> list[tuple[Any, dict[str, Any]]]:
-        table = _T(name)
-        rows = _rows(conn, table, *where, include_retired=include_retired, order=order)
-        return [(r, lin.record(table, r)) for r in rows]
-
-    def mine(name: str, order: Sequence[str] = ()) -> list[tuple[Any, dict[str, Any]]]:
-        return pairs(name, _T(name).c.patient_id == pid, order=order)
-
-    patient_row = conn.execute(select(PATIENT).where(PATIENT.c.id == pid)).mappings().one()
-    out: dict[str, Any] = {"patient": lin.record(PATIENT, patient_row)}
-    out["project"] = _project(conn, patient_row["project_id"], pairs)
-    demographic = mine("demographic")
-    out["demographic"] = demographic[0][1] if demographic else None
-    treatments = mine("treatment", ["days_to_treatment_start"])
-    pathology = mine("pathology_detail")
-    diagnoses = mine("diagnosis", ["days_to_diagnosis"])
-    for row, rec in diagnoses:
-        rec["treatments"] = [tr for r, tr in treatments if r["diagnosis_id"] == row["id"]]
-        rec["pathology_details"] = [pd for r, pd in pathology if r["diagnosis_id"] == row["id"]]
-    shown = {row["id"] for row, _ in diagnoses}
-    out["diagnoses"] = [rec for _, rec in diagnoses]
-    out["treatments_without_diagnosis"] = [tr for r, tr in treatments if r["diagnosis_id"] not in shown]
-    out["follow_ups"] = [rec for _, rec in mine("follow_up", ["days_to_follow_up"])]
-    out["exposures"] = [rec for _, rec in mine("exposure")]
-    out["family_histories"] = [rec for _, rec in mine("family_history")]
-    out["samples"] = _samples(mine)
-    out["files"] = _files(conn, pid, scope, lin)
-    out["imaging"] = _imaging(conn, pid, pairs)
-    out["proteomics"] = _proteomics(conn, pid, pairs)
-    links = _T("identity_link")
-    out["identity_links"] = [
-        lin.record(links, r)
-        for r in conn.execute(
-            select(links).where(links.c.patient_id == pid).order_by(links.c.commons, links.c.external_id)
-        ).mappings()
-    ]
-    emb = _T("embedding")
-    out["embeddings"] = [
-        lin.record(emb, r)
-        for r in conn.execute(
-            select(*[c for c in emb.c if c.name != "vector"])
-            .where(emb.c.patient_id == pid)
-            .order_by(emb.c.model, emb.c.object_kind, emb.c.object_id)
-        ).mappings()
-    ]
-    lin.resolve(conn)
-    return out
-
-
-def _project(conn: Connection, project_row_id: int | None, pairs: Pairs) -> dict[str, Any] | None:
-    if project_row_id is None:
-        return None
-    found = pairs("project", PROJECT.c.id == project_row_id)
-    if not found:
-        return None
-    row, rec = found[0]
-    program = _T("program")
-    rec["program"] = (
-        conn.execute(select(program.c.name).where(program.c.id == row["program_id"])).scalar_one_or_none()
-        if row["program_id"] is not None
-        else None
-    )
-    return rec
-
-
-def _samples(mine: Pairs) -> list[dict[str, Any]]:
-    portions = mine("portion")
-    analytes = mine("analyte")
-    aliquots = mine("aliquot")
-    slides = mine("slide")
-    out = []
-    for s_row, sample in mine("sample", ["submitter_id"]):
-        sample["portions"] = []
-        for p_row, portion in portions:
-            if p_row["sample_id"] != s_row["id"]:
-                continue
-            portion["analytes"] = []
-            for a_row, analyte in analytes:
-                if a_row["portion_id"] == p_row["id"]:
-                    analyte["aliquots"] = [al for r, al in aliquots if r["analyte_id"] == a_row["id"]]
-                    portion["analytes"].append(analyte)
-            portion["slides"] = [sl for r, sl in slides if r["portion_id"] == p_row["id"]]
-            sample["portions"].append(portion)
-        out.append(sample)
-    return out
-
-
-def _files(conn: Connection, pid: int, scope: Scope, lin: _Lineage) -> list[dict[str, Any]]:
-    """The patient's live files that the scope may see, each with the GDC ids of its samples."""
-    f, fp, fs, s = _T("data_file"), _T("file_patient"), _T("file_sample"), _T("sample")
-    rows = conn.execute(
-        select(f)
-        .join(fp, fp.c.file_id == f.c.id)
-        .where(fp.c.patient_id == pid, visible_file(scope, f, fp.c.patient_id))
-        .order_by(f.c.data_category, f.c.data_type, f.c.file_name, f.c.id)
-    ).mappings()
-    files = [(int(r["id"]), lin.record(f, r)) for r in rows]
-    samples: dict[int, list[str]] = {}
-    if files:
-        for file_id, sample_id in conn.execute(
-            select(fs.c.file_id, s.c.sample_id)
-            .join(s, s.c.id == fs.c.sample_id)
-            .where(fs.c.file_id.in_([i for i, _ in files]), s.c.patient_id == pid)
-            .order_by(s.c.sample_id)
-        ):
-            samples.setdefault(int(file_id), []).append(str(sample_id))
-    for file_id, rec in files:
-        rec["sample_ids"] = samples.get(file_id, [])
-    return [rec for _, rec in files]
-
-
-def _imaging(conn: Connection, pid: int, pairs: Pairs) -> list[dict[str, Any]]:
-    """IDC patients linked to the patient, each with its studies and, per study, the series list."""
-    links, ip = _T("identity_link"), _T("idc_patient")
-    study, series = _T("imaging_study"), _T("imaging_series")
-    linked = (
-        select(ip.c.id)
-        .join(links, and_(links.c.namespace == ip.c.collection_id, links.c.external_id == ip.c.patient_id))
-        .where(links.c.patient_id == pid, links.c.commons == "idc")
-    )
-    out = []
-    for ip_row, idc_patient in pairs(
-        "idc_patient", ip.c.id.in_(linked), order=["collection_id", "patient_id"]
-    ):
-        all_series = pairs(
-            "imaging_series", series.c.idc_patient_id == ip_row["id"], order=["series_date", "series_number"]
-        )
-        studies = []
-        for st_row, rec in pairs(
-            "imaging_study", study.c.idc_patient_id == ip_row["id"], order=["study_date"]
-        ):
-            rec["series"] = [s for r, s in all_series if r["imaging_study_id"] == st_row["id"]]
-            rec["series_count"] = len(rec["series"])
-            rec["modalities"] = sorted({s["modality"] for s in rec["series"] if s.get("modality")})
-            studies.append(rec)
-        idc_patient["studies"] = studies
-        out.append(idc_patient)
-    return out
-
-
-def _proteomics(conn: Connection, pid: int, pairs: Pairs) -> list[dict[str, Any]]:
-    """PDC cases linked to the patient, each with its studies and the studies' files counted by type (PDC
-    files belong to studies, not to cases)."""
-    links, case, study_case = _T("identity_link"), _T("pdc_case"), _T("pdc_study_case")
-    study, pdc_file = _T("pdc_study"), _T("pdc_file")
-    external = select(links.c.external_id).where(links.c.patient_id == pid, links.c.commons == "pdc")
-    out = []
-    for c_row, pdc_case in pairs("pdc_case", cast(case.c.case_id, Text).in_(external), order=["case_id"]):
-        in_study = select(study_case.c.study_row_id).where(
-            study_case.c.case_row_id == c_row["id"], live(study_case)
-        )
-        studies = []
-        for s_row, rec in pairs("pdc_study", study.c.id.in_(in_study), order=["pdc_study_id"]):
-            counts = conn.execute(
-                select(pdc_file.c.data_category, pdc_file.c.file_type, func.count())
-                .where(pdc_file.c.study_row_id == s_row["id"], live(pdc_file))
-                .group_by(pdc_file.c.data_category, pdc_file.c.file_type)
-                .order_by(pdc_file.c.data_category, pdc_file.c.file_type)
-            ).all()
-            rec["files"] = {
-                "count": sum(int(n) for _, _, n in counts),
-                "by_type": [{"data_category": c, "file_type": t, "count": int(n)} for c, t, n in counts],
-            }
-            studies.append(rec)
-        pdc_case["studies"] = studies
-        out.append(pdc_case)
-    return out
-
-
-# -- lineage under a scope ----------------------------------------------------------------------------------
-
-
-def visible_lineage(session: Session, entity_id: str, scope: Scope) -> dict[str, Any]:
-    """:func:`oncograph.lineage.lineage_of` without the records the scope may not see (rows of controlled
-    projects without a grant, controlled files without one) and without their documents.
-
-    Raises:
-        NotFoundError: nothing visible has that id (whether or not something invisible has).
-    """
-    info = lineage_of(session, entity_id)
-    if scope.unrestricted:
-        return info
-    conn = session.connection()
-    by_kind: dict[str, set[int]] = {}
-    for rec in info["records"]:
-        by_kind.setdefault(rec["kind"], set()).add(int(rec["id"]))
-    allowed: set[tuple[str, int]] = set()
-    for kind, ids in by_kind.items():
-        allowed |= {(kind, i) for i in _visible_rows(conn, kind, sorted(ids), scope)}
-    records = [r for r in info["records"] if (r["kind"], int(r["id"])) in allowed]
-    if not records:
-        raise NotFoundError(
-            f"no graph record has id {entity_id!r}",
-            hint="pass a GDC UUID (case_id, file_id, sample_id, ...), a project id or a submitter id",
-        )
-    current = {int(r["source_document_id"]) for r in records}
-    entities = {
-        (d["source"], d["entity_type"], d["entity_id"]) for d in info["documents"] if int(d["id"]) in current
-    }
-    documents = [d for d in info["documents"] if (d["source"], d["entity_type"], d["entity_id"]) in entities]
-    return {**info, "records": records, "documents": documents}
-
-
-def _visible_rows(conn: Connection, kind: str, ids: list[int], scope: Scope) -> list[int]:
-    table = _T(kind)
-    if kind == "program":
-        return ids
-    if kind == "project":
-        q = select(table.c.id).where(table.c.id.in_(ids), not_(hidden_project(scope, table)))
-    elif kind == "data_file":
-        fp, p = _T("file_patient"), PATIENT.alias("lfp")
-        patients = select(p.c.id).join(fp, fp.c.patient_id == p.c.id).where(fp.c.file_id == table.c.id)
-        q = select(table.c.id).where(
-            table.c.id.in_(ids),
-            or_(
-                ~patients.exists(),
-                patients.where(
-                    patient_project_visible(scope, p), visible_file(scope, table, p.c.id)
-                ).exists(),
-            ),
-        )
-    else:
-        patient = PATIENT.alias("lpt")
-        match = patient.c.id == (table.c.id if kind == "patient" else table.c.patient_id)
-        q = (
-            select(table.c.id)
-            .join(patient, match)
-            .where(table.c.id.in_(ids), patient_project_visible(scope, patient))
-        )
-    return [int(i) for i in conn.execute(q).scalars()]

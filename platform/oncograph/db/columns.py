@@ -15,6 +15,7 @@ from sqlalchemy import ARRAY, BigInteger, Boolean, Double, Integer, Table, Text
 from sqlalchemy.dialects.postgresql import UUID
 
 from oncograph.db.models import Base
+from oncograph.db.models.base import LINEAGE_COLUMNS as GRAPH_LINEAGE
 
 ColumnType = Literal["int", "bigint", "float", "bool", "text", "uuid", "text[]"]
 
@@ -34,17 +35,9 @@ TRUE_WORDS: Final = frozenset({"true", "yes", "y", "t", "1"})
 FALSE_WORDS: Final = frozenset({"false", "no", "n", "f", "0"})
 
 #: Columns every graph table has that never come from a document.
+#: (``retired_release_id`` is written by the mapping too: a row seen again is un-retired.)
 LINEAGE_COLUMNS: Final = frozenset(
-    {
-        "id",
-        "source_document_id",
-        "first_seen_release_id",
-        "last_seen_release_id",
-        "created_at",
-        "updated_at",
-        "key_derived",
-        "is_slide",
-    }
+    {"id", "created_at", "updated_at", "key_derived", "is_slide", *GRAPH_LINEAGE} - {"retired_release_id"}
 )
 
 

@@ -22,12 +22,9 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     ClauseElement,
     Connection,
-    Double,
     Executable,
-    Integer,
     Table,
     Text,
     and_,
@@ -39,11 +36,12 @@ from sqlalchemy import (
     text,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import UUID, distinct_on
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from oncograph.access import Scope
 from oncograph.access.policy import visible_file
 from oncograph.cohorts.fields import live_modalities
+from oncograph.db.columns import ColumnType, column_type
 from oncograph.db.models import (
     CohortMember,
     DataFile,
@@ -56,6 +54,7 @@ from oncograph.db.models import (
     Sample,
     Treatment,
 )
+from oncograph.db.models.base import LINEAGE_COLUMNS
 from oncograph.db.models.imaging import IdcPatient, ImagingSeries, ImagingStudy
 from oncograph.db.models.proteomics import PdcCase, PdcFile, PdcStudy, PdcStudyCase
 from oncograph.export.schema import CAT, FILES_SCHEMA, STR, child_schema, embeddings_schema
@@ -71,15 +70,14 @@ CHILD_TABLES: dict[str, type[Any]] = {
     "exposures": Exposure,
     "samples": Sample,
 }
-_INTERNAL = {
-    "id",
-    "patient_id",
-    "source_document_id",
-    "first_seen_release_id",
-    "last_seen_release_id",
-    "retired_release_id",
-    "created_at",
-    "updated_at",
+_INTERNAL = {"id", "patient_id", "created_at", "updated_at", *LINEAGE_COLUMNS}
+#: The Arrow type of a stored column type (:func:`oncograph.db.columns.column_type`); text is categorical or
+#: an identifier string.
+_ARROW: dict[ColumnType, pa.DataType] = {
+    "bool": pa.bool_(),
+    "bigint": pa.int64(),
+    "int": pa.int32(),
+    "float": pa.float64(),
 }
 _IDENTIFIERS = ("_id", "submitter_id", "therapeutic_agents", "icd_10_code", "morphology")
 
@@ -264,20 +262,9 @@ def child_columns(model: type[Any]) -> list[tuple[str, pa.DataType, str]]:
                 )
             )
             continue
-        t: pa.DataType
-        if isinstance(col.type, Boolean):
-            t = pa.bool_()
-        elif isinstance(col.type, BigInteger):
-            t = pa.int64()
-        elif isinstance(col.type, Integer):
-            t = pa.int32()
-        elif isinstance(col.type, Double):
-            t = pa.float64()
-        elif isinstance(col.type, UUID) or col.name.endswith(_IDENTIFIERS):
-            t = STR
-        else:
-            t = CAT
-        expr = f"t.{col.name}::text" if isinstance(col.type, UUID) else f"t.{col.name}"
+        stored = column_type(col.type)
+        t = _ARROW.get(stored) or (STR if stored == "uuid" or col.name.endswith(_IDENTIFIERS) else CAT)
+        expr = f"t.{col.name}::text" if stored == "uuid" else f"t.{col.name}"
         out.append((col.name, t, expr))
     return out
 

@@ -64,6 +64,15 @@ class Timestamps:
     )
 
 
+LINEAGE_COLUMNS = (
+    "source_document_id",
+    "first_seen_release_id",
+    "last_seen_release_id",
+    "retired_release_id",
+)
+"""The lineage columns of every graph row (:class:`GraphRow`): the one list that readers and writers use."""
+
+
 class GraphRow(Timestamps):
     """Columns every graph row carries: a surrogate key and its lineage.
 

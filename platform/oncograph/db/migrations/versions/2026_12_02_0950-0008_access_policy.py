@@ -65,4 +65,6 @@ def downgrade() -> None:
     op.drop_column("run", "principal_id")
     op.execute("UPDATE principal SET role = 'viewer' WHERE role = 'aggregate'")
     op.drop_constraint(op.f("ck_principal_role"), "principal", type_="check")
-    op.create_check_constraint(op.f("ck_principal_role"), "principal", "role IN ('viewer', 'curator', 'admin')")
+    op.create_check_constraint(
+        op.f("ck_principal_role"), "principal", "role IN ('viewer', 'curator', 'admin')"
+    )
