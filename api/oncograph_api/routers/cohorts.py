@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from oncograph.cohorts import saved
 from oncograph.cohorts.patients import visible_case_ids
 from oncograph.errors import ValidationError
+from oncograph.sources.gdc.portal.id_lists import read_id_file
 from oncograph_api.deps import Caller, CallerDep, ConnectionDep, CuratorDep, SessionDep
 from oncograph_api.errors import ContentTooLarge, InvalidParameter, located, parameter, problem_responses
 from oncograph_api.schemas import (
@@ -174,7 +175,7 @@ def upload_cohort(
     if not name:
         raise ValidationError("the cohort needs a name", hint="pass ?name=... or a form field 'name'")
     with parameter("body"):
-        ids = saved.read_id_file(upload.content)
+        ids = read_id_file(upload.content)
     description = description or upload.fields.get("description")
     if unstorable_text([name, description, ids]) is not None:
         raise InvalidParameter("body", UNSTORABLE_TEXT)

@@ -21,6 +21,7 @@ from oncograph.cohorts.saved import CohortInfo, Diff, Version
 from oncograph.db import transaction
 from oncograph.db.models import Principal
 from oncograph.errors import OncographError
+from oncograph.sources.gdc.portal.id_lists import read_id_file
 from oncograph_cli.commands.facets import fail, load_filters
 from oncograph_cli.context import store
 from oncograph_cli.output import err, exit_with_error, id_column, out, print_json, print_tsv, safe
@@ -100,7 +101,7 @@ def create_cmd(
                 content = ids.read_bytes()
             except OSError as exc:
                 exit_with_error(f"cannot read the id file {ids}: {exc.strerror or exc}")
-            id_list = saved.read_id_file(content)
+            id_list = read_id_file(content)
             with transaction(store()) as s:
                 owner, scope = _local(s)
                 info = saved.create_from_ids(

@@ -21,6 +21,7 @@ from oncograph.ingest.harvest import harvest_gdc
 from oncograph.ingest.portal_import import import_portal_files
 from oncograph.sources.gdc.client import GdcClient
 from oncograph.sources.gdc.mirror import MirrorStore, build_mirror_directory, serve_mirror
+from oncograph.sources.gdc.portal.id_lists import read_id_file
 
 EVERYTHING = Scope.everything()
 CHOL = {"op": "in", "content": {"field": "project.project_id", "value": ["TCGA-CHOL"]}}
@@ -200,7 +201,7 @@ def test_cohort_from_a_real_portal_sample_sheet(
     sample_factory: sessionmaker[Session], gdc_data: Path
 ) -> None:
     sheet = gdc_data / "gdc_portal_exports" / "gdc_sample_sheet_TCGA-LIHC_expression.tsv"
-    ids = saved.read_id_file(sheet)
+    ids = read_id_file(sheet)
     lines = sheet.read_text().splitlines()[1:]
     barcodes = {b.strip() for line in lines for b in line.split("\t")[5].split(",") if b.strip()}
     assert set(ids) == barcodes
@@ -220,20 +221,20 @@ def test_cohort_from_a_real_portal_sample_sheet(
 
 def test_read_id_file_layouts(gdc_data: Path) -> None:
     clinical = gdc_data / "gdc_portal_exports" / "gdc_portal_v2_TCGA-LUAD_clinical_first60cases.tsv"
-    ids = saved.read_id_file(clinical)
+    ids = read_id_file(clinical)
     assert len(ids) == 60 and all(len(i) == 36 for i in ids)
     chol = gdc_data / "gdc_portal_json" / "gdc_clinical_TCGA-CHOL_2024_51cases.json"
-    assert len(saved.read_id_file(chol)) == 51
-    assert saved.read_id_file(b'["TCGA-W5-AA38", "TCGA-W5-AA38", " x "]') == ["TCGA-W5-AA38", "x"]
-    assert saved.read_id_file("case_id\nA\nB\n") == ["A", "B"]
-    assert saved.read_id_file("A\nB\n") == ["A", "B"]
-    assert saved.read_id_file('{"case_ids": ["A"]}') == ["A"]
+    assert len(read_id_file(chol)) == 51
+    assert read_id_file(b'["TCGA-W5-AA38", "TCGA-W5-AA38", " x "]') == ["TCGA-W5-AA38", "x"]
+    assert read_id_file("case_id\nA\nB\n") == ["A", "B"]
+    assert read_id_file("A\nB\n") == ["A", "B"]
+    assert read_id_file('{"case_ids": ["A"]}') == ["A"]
     with pytest.raises(ValidationError, match="no id column"):
-        saved.read_id_file("foo\tbar\n1\t2\n")
+        read_id_file("foo\tbar\n1\t2\n")
     with pytest.raises(ValidationError, match="does not parse"):
-        saved.read_id_file("[1, 2")
+        read_id_file("[1, 2")
     with pytest.raises(ValidationError, match="no patient ids"):
-        saved.read_id_file("\n\n")
+        read_id_file("\n\n")
 
 
 def test_privacy_sharing_and_soft_delete(sample_factory: sessionmaker[Session]) -> None:
@@ -359,10 +360,10 @@ def test_shared_cohort_with_controlled_members_stays_hidden_without_the_grant(
 
 def test_odd_id_files_and_ids_are_clear_errors() -> None:
     with pytest.raises(ValidationError, match="no patient ids"):
-        saved.read_id_file('{"data": [1]}')
+        read_id_file('{"data": [1]}')
     with pytest.raises(ValidationError, match="no patient ids"):
-        saved.read_id_file('{"data": "x"}')
-    assert saved.read_id_file('{"data": {"hits": [{"case_id": "A"}]}}') == ["A"]
+        read_id_file('{"data": "x"}')
+    assert read_id_file('{"data": {"hits": [{"case_id": "A"}]}}') == ["A"]
 
 
 def test_nul_in_ids_is_refused(sample_factory: sessionmaker[Session]) -> None:
