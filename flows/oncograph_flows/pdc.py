@@ -1,4 +1,5 @@
-"""Prefect flow ``harvest_pdc``: PDC studies, cases and files through the GraphQL client."""
+"""Prefect flow ``harvest_pdc``: the same orchestration as ``oncograph ingest pdc``
+(:func:`oncograph.harvesting.ingest_pdc_and_link`): PDC studies, cases and files, then identity links."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from oncograph.db import get_engine, session_factory
-from oncograph.ingest.pdc_import import ingest_pdc
-from oncograph.linking import run_linking
+from oncograph.harvesting import ingest_pdc_and_link
 from oncograph.settings import get_settings
 from oncograph.sources.pdc import PdcClient
 
@@ -22,8 +22,10 @@ def import_pdc(
     """One study per transaction; a retry re-runs the import (idempotent), skipping nothing it needs."""
     factory = session_factory(get_engine())
     with PdcClient(pdc_url) as client:
-        handle, counts = ingest_pdc(factory, client, studies=studies, file_types=file_types, cases=cases)
-    return {"run_id": handle.run.id, "release": handle.release, **counts.as_dict()}
+        handle, counts, links = ingest_pdc_and_link(
+            factory, client, studies=studies, file_types=file_types, cases=cases
+        )
+    return {"run_id": handle.run.id, "release": handle.release, **counts.as_dict(), "links_created": links}
 
 
 @flow(name="harvest_pdc", validate_parameters=True)
@@ -37,5 +39,4 @@ def harvest_pdc_flow(
     refresh identity links."""
     url = pdc_url or get_settings().pdc_url
     result = import_pdc(url, studies, file_types or [], cases or [])
-    _, links = run_linking(session_factory(get_engine()))
-    return {**result, "prefect_flow_run_id": flow_run.get_id(), "links_created": links}
+    return {**result, "prefect_flow_run_id": flow_run.get_id()}

@@ -1,66 +1,27 @@
-"""``oncograph ingest ...``: harvest the GDC API, import GDC portal downloads."""
+"""``oncograph ingest ...``: harvest the GDC API, import GDC portal downloads.
+
+Results go to stdout, progress bars and errors to stderr. Bad records never fail a command: they are
+quarantined (``oncograph status`` lists them) and the command says how many.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from oncograph.errors import OncographError
-from oncograph.ingest.harvest import harvest_gdc
+from oncograph.harvesting import harvest_gdc_and_link
 from oncograph.ingest.portal_import import import_portal_files
-from oncograph.ingest.service import IngestCounts
 from oncograph.linking import run_linking
 from oncograph.settings import get_settings
 from oncograph.sources.gdc.client import GdcClient
+from oncograph_cli.commands.ingest_ui import out, print_entities, print_problems, progress_bars, safe
 from oncograph_cli.context import store
-from oncograph_cli.output import console, exit_with_error, print_json
+from oncograph_cli.output import exit_with_error, print_json
 
 app = typer.Typer(help="Bring data into the graph.", no_args_is_help=True)
-
-
-def _progress(disable: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=disable,
-    )
-
-
-def _total(page: Any) -> int | None:
-    pagination = getattr(page, "pagination", None)
-    if isinstance(pagination, dict):
-        total = pagination.get("total")
-    else:
-        total = getattr(pagination, "total", None)
-    return int(total) if total is not None else None
-
-
-def _report(run_id: int, counts: IngestCounts, extra: dict[str, Any], json_out: bool) -> None:
-    payload = {
-        "run_id": run_id,
-        **extra,
-        "entities": counts.entities(),
-        "links": counts.links,
-        "problems": [str(p) for p in counts.problems[:50]],
-    }
-    if json_out:
-        print_json(payload)
-        return
-    console.print(f"run {run_id} done")
-    for kind, c in counts.entities().items():
-        console.print(
-            f"  {kind:<17} inserted {c['inserted']:>7,}  updated {c['updated']:>7,}  "
-            f"unchanged {c['unchanged']:>7,}  quarantined {c['quarantined']:>5,}"
-        )
-    for p in counts.problems[:10]:
-        console.print(f"  [yellow]problem[/] {p}")
 
 
 @app.command("gdc")
@@ -73,36 +34,35 @@ def ingest_gdc(
     flow: bool = typer.Option(False, "--flow", help="Run as the Prefect flow harvest_gdc (ephemeral API)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON result."),
 ) -> None:
-    """Harvest GDC projects (cases with their whole graph, then files) into the graph."""
+    """Harvest GDC projects (cases with their whole graph, then files) into the graph, then link identities."""
     settings = get_settings()
     url = gdc_url or settings.gdc_url
     if flow:
         from oncograph_flows.harvest import harvest_gdc_flow
 
         try:
-            result = harvest_gdc_flow(projects=project, gdc_url=url, page_size=page_size)
+            payload = harvest_gdc_flow(projects=project, gdc_url=url, page_size=page_size)
         except OncographError as exc:
             exit_with_error(str(exc))
-        if json_out:
-            print_json(result)
-        else:
-            console.print(result)
+    else:
+        try:
+            factory = store()
+            with (
+                GdcClient.from_settings(settings, base_url=url) as client,
+                progress_bars(disable=json_out) as progress,
+            ):
+                result = harvest_gdc_and_link(
+                    factory, client, project, page_size=page_size, progress=progress
+                )
+        except OncographError as exc:
+            exit_with_error(str(exc))
+        payload = result.as_dict()
+    if json_out:
+        print_json(payload)
         return
-    try:
-        factory = store()
-        with GdcClient.from_settings(settings, base_url=url) as client, _progress(json_out) as progress:
-            tasks: dict[str, Any] = {}
-
-            def on_page(endpoint: str, n: int, page: Any) -> None:
-                if endpoint not in tasks:
-                    tasks[endpoint] = progress.add_task(f"{endpoint:<8}", total=_total(page))
-                progress.advance(tasks[endpoint], n)
-
-            harvest, counts = harvest_gdc(factory, client, project, page_size=page_size, on_page=on_page)
-        _, links = run_linking(factory)
-    except OncographError as exc:
-        exit_with_error(str(exc))
-    _report(harvest.run.id, counts, {"release": harvest.release, "links_created": links}, json_out)
+    out.print(f"run {payload['run_id']} done ({safe(payload['release'])})")
+    print_entities(payload["entities"])
+    print_problems(int(payload.get("quarantined", 0)), payload["problems"])
 
 
 @app.command("gdc-portal")
@@ -111,29 +71,42 @@ def ingest_gdc_portal(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON result."),
 ) -> None:
     """Import GDC Data Portal downloads: clinical/exposure/follow-up/pathology/family TSVs (2018-2025),
-    biotab supplements, sample sheets, gdc-client manifests and the portal's JSON exports."""
-    files: list[Path] = []
-    for p in paths:
-        files.extend(
-            sorted(q for q in p.rglob("*") if q.is_file() and not q.name.endswith(".md"))
-            if p.is_dir()
-            else [p]
-        )
+    biotab supplements, sample sheets, gdc-client manifests and the portal's JSON exports.
+
+    A file named here must be one of those (else nothing is imported); in a folder, files that are not are
+    listed with the reason and skipped. A file without rows imports nothing."""
     try:
         factory = store()
-        with _progress(json_out) as progress:
-            task = progress.add_task("files", total=len(files))
-            seen: set[Path] = set()
-
-            def on_batch(path: Path, n: int) -> None:
-                if path not in seen:
-                    seen.add(path)
-                    progress.advance(task, 1)
-
+        with progress_bars(disable=json_out) as progress:
             run, counts, outcomes = import_portal_files(
-                factory, files, batch_size=get_settings().ingest_batch_size, on_batch=on_batch
+                factory, paths, batch_size=get_settings().ingest_batch_size, progress=progress
             )
-        _, links = run_linking(factory)
+            _, links = run_linking(factory)
     except OncographError as exc:
         exit_with_error(str(exc))
-    _report(run.id, counts, {"files": [asdict(o) for o in outcomes], "links_created": links}, json_out)
+    quarantined = sum(counts.quarantined.values())
+    if json_out:
+        print_json(
+            {
+                "run_id": run.id,
+                "files": [asdict(o) for o in outcomes],
+                "entities": counts.entities(),
+                "links": counts.links,
+                "quarantined": quarantined,
+                "problems": [str(p) for p in counts.problems[:50]],
+                "links_created": links,
+            }
+        )
+        return
+    imported = [o for o in outcomes if o.status == "imported"]
+    out.print(f"run {run.id} done: {len(imported)} file(s) imported")
+    for o in outcomes:
+        if o.status == "empty":
+            out.print(f"{safe(Path(o.path).name)}: {o.note}")
+    skipped = [o for o in outcomes if o.status == "skipped"]
+    if skipped:
+        out.print(f"{len(skipped)} file(s) not recognised, skipped:")
+        for o in skipped:
+            out.print(f"  {safe(o.path)}: {safe(o.note)}")
+    print_entities(counts.entities())
+    print_problems(quarantined, [str(p) for p in counts.problems])

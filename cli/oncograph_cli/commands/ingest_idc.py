@@ -1,16 +1,16 @@
-"""``oncograph ingest idc``: load IDC's series index (shipped by idc-index-data) into the graph."""
+"""``oncograph ingest idc``: load IDC's series index (shipped by idc-index-data) into the graph, then link."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import typer
 
 from oncograph.errors import OncographError
-from oncograph.ingest.idc_import import import_idc
+from oncograph.harvesting import import_idc_and_link
+from oncograph_cli.commands.ingest_ui import out, print_entities, print_problems, progress_bars, safe
 from oncograph_cli.context import store
-from oncograph_cli.output import console, exit_with_error, print_json
+from oncograph_cli.output import exit_with_error, print_json
 
 
 def ingest_idc(
@@ -27,7 +27,7 @@ def ingest_idc(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON result."),
 ) -> None:
-    """Load IDC patients, DICOM studies and series from the IDC series index.
+    """Load IDC patients, DICOM studies and series from the IDC series index, then link identities.
 
     The load is complete for the collections it covers: rows an earlier IDC version had and this one
     lacks are retired (never deleted). Re-loading the same index changes nothing.
@@ -35,22 +35,22 @@ def ingest_idc(
     if bool(collection) == all_collections:
         exit_with_error("name the collections with --collection (repeatable), or pass --all")
     try:
-        waiting = contextlib.nullcontext() if json_out else console.status("loading the IDC index")
-        with waiting:
-            result = import_idc(
-                store(), collections=None if all_collections else collection, index_path=index
+        with progress_bars(disable=json_out) as progress:
+            result, links = import_idc_and_link(
+                store(),
+                collections=None if all_collections else collection,
+                index_path=index,
+                progress=progress,
             )
     except OncographError as exc:
         exit_with_error(str(exc))
-    payload = result.as_dict()
+    payload = {**result.as_dict(), "links_created": links}
     if json_out:
         print_json(payload)
         return
-    console.print(f"run {result.run.id} done: {result.release}, {len(result.collections)} collections")
-    for kind, c in payload["entities"].items():
-        console.print(
-            f"  {kind:<15} inserted {c['inserted']:>9,}  updated {c['updated']:>7,}  "
-            f"unchanged {c['unchanged']:>9,}  quarantined {c['quarantined']:>5,}  retired {c['retired']:>7,}"
-        )
+    out.print(f"run {result.run.id} done: {result.release}, {len(result.collections)} collections")
+    print_entities(payload["entities"])
+    quarantined = sum(c["quarantined"] for c in payload["entities"].values())
+    print_problems(quarantined, [])
     for warning in result.warnings[:10]:
-        console.print(f"  [yellow]warning[/] {warning}")
+        out.print(f"  [yellow]warning[/] {safe(warning)}")

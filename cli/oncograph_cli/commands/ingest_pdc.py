@@ -5,13 +5,12 @@ from __future__ import annotations
 import typer
 
 from oncograph.errors import OncographError
-from oncograph.ingest.pdc_import import PdcCounts
-from oncograph.ingest.pdc_import import ingest_pdc as run_ingest_pdc
-from oncograph.linking import run_linking
+from oncograph.harvesting import ingest_pdc_and_link
 from oncograph.settings import get_settings
 from oncograph.sources.pdc import DEFAULT_URL, PdcClient
+from oncograph_cli.commands.ingest_ui import out, print_entities, print_problems, progress_bars, safe
 from oncograph_cli.context import store
-from oncograph_cli.output import console, exit_with_error, print_json
+from oncograph_cli.output import exit_with_error, print_json
 
 
 def ingest_pdc(
@@ -36,26 +35,20 @@ def ingest_pdc(
     page_size: int = typer.Option(100, "--page-size", min=1, help="limit of each paged query."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON result."),
 ) -> None:
-    """Import PDC studies (with their cases, samples/aliquots in the case documents, and files) into the graph."""
+    """Import PDC studies (with their cases, samples/aliquots in the case documents, and files) into the graph,
+    then link identities."""
     url = pdc_url or get_settings().pdc_url
     try:
         factory = store()
-        with PdcClient(url, page_size=page_size) as client:
-
-            def on_unit(label: str, counts: PdcCounts) -> None:
-                if not json_out:
-                    made = {k: v["inserted"] + v["updated"] for k, v in counts.entities().items()}
-                    console.print(f"  {label}: {counts.items} items, new or changed {made}", highlight=False)
-
-            handle, counts = run_ingest_pdc(
+        with PdcClient(url, page_size=page_size) as client, progress_bars(disable=json_out) as progress:
+            handle, counts, links = ingest_pdc_and_link(
                 factory,
                 client,
                 studies=study or None,
                 file_types=file_type or (),
                 cases=case or (),
-                on_unit=on_unit,
+                progress=progress,
             )
-        _, links = run_linking(factory)
     except OncographError as exc:
         exit_with_error(str(exc))
     payload = {
@@ -68,13 +61,8 @@ def ingest_pdc(
     if json_out:
         print_json(payload)
         return
-    console.print(f"run {handle.run.id} done ({handle.release})")
-    for table, c in counts.entities().items():
-        console.print(
-            f"  {table:<15} inserted {c['inserted']:>7,}  updated {c['updated']:>7,}  "
-            f"unchanged {c['unchanged']:>7,}  quarantined {c['quarantined']:>5,}"
-        )
+    out.print(f"run {handle.run.id} done ({handle.release})")
+    print_entities(counts.entities())
     for note in counts.notes[:20]:
-        console.print(f"  [cyan]note[/] {note}", highlight=False)
-    for problem in counts.problems[:10]:
-        console.print(f"  [yellow]problem[/] {problem}", highlight=False)
+        out.print(f"  [cyan]note[/] {safe(note)}")
+    print_problems(sum(counts.quarantined.values()), counts.problems)

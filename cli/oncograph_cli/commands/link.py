@@ -6,6 +6,7 @@ import typer
 
 from oncograph.errors import OncographError
 from oncograph.linking import run_linking
+from oncograph_cli.commands.ingest_ui import out
 from oncograph_cli.context import store
 from oncograph_cli.output import console, exit_with_error, print_json
 
@@ -13,7 +14,11 @@ from oncograph_cli.output import console, exit_with_error, print_json
 def link(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Link IDC patients and PDC cases to GDC patients by explicit evidence only (see oncograph.linking)."""
     try:
-        run, created = run_linking(store())
+        if json_out:
+            run, created = run_linking(store())
+        else:
+            with console.status("linking identities"):
+                run, created = run_linking(store())
     except OncographError as exc:
         exit_with_error(str(exc))
     if json_out:
@@ -21,4 +26,4 @@ def link(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
         return
     for commons, by_method in created.items():
         for method, n in by_method.items():
-            console.print(f"{commons}: {n:,} new links by {method}")
+            out.print(f"{commons}: {n:,} new links by {method}")

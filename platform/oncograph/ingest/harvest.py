@@ -1,8 +1,10 @@
 """Harvest GDC projects through the API (or a GDC-compatible server) into the graph.
 
-The steps are separate functions so that a Prefect flow can run each page as a task with retries, while
-the CLI runs the same steps in-process: :func:`open_harvest` (release + run), :func:`harvest_pages` (pages of
-records: projects, then cases, then files so file links resolve), :func:`ingest_batch`, :func:`close_harvest`.
+:func:`harvest_gdc` is the one orchestration of a harvest (``oncograph.harvesting`` adds identity linking, for
+``oncograph ingest gdc`` and the Prefect flow ``harvest_gdc`` alike): the harvest lock, :func:`open_harvest`
+(release + run), :func:`prepared_pages` (pages of records: projects, then cases, then files so file links
+resolve), one transaction per page, :func:`close_harvest` (retire what the release no longer has). The flow
+only passes its own page writer (a Prefect task with retries) and its flow-run id.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph.db.engine import transaction
 from oncograph.domain import SourceRecord
+from oncograph.ingest.progress import Progress
 from oncograph.ingest.retire import retire_unseen_gdc
 from oncograph.ingest.service import IngestCounts, PreparedBatch, ingest_batch, prepare_batch
 from oncograph.lineage.locks import abandon_stale_runs, source_lock
@@ -217,24 +220,50 @@ def harvest_lock(factory: sessionmaker[Session]) -> AbstractContextManager[None]
     return source_lock(bind, "gdc")
 
 
+PageWriter = Callable[[PreparedBatch, int, int], IngestCounts]
+"""Writes one page in one transaction: ``(batch, release_id, run_id) -> counts``."""
+
+
+def page_total(page: Any) -> int | None:
+    """The hit count a GDC page's pagination announces, or None."""
+    pagination = getattr(page, "pagination", None)
+    total = pagination.get("total") if isinstance(pagination, dict) else getattr(pagination, "total", None)
+    return int(total) if total is not None else None
+
+
 def harvest_gdc(
     factory: sessionmaker[Session],
     client: GdcSource,
     projects: Sequence[str],
     *,
     page_size: int | None = None,
-    on_page: Callable[[Endpoint, int, Any], None] | None = None,
+    progress: Progress | None = None,
+    write: PageWriter | None = None,
+    prefect_flow_run_id: str | None = None,
 ) -> tuple[Harvest, IngestCounts]:
-    """Harvest ``projects`` in-process: one transaction per page; the run records the outcome."""
+    """Harvest ``projects``: one transaction per page; the run records the outcome.
+
+    Args:
+        factory: sessions on the graph database.
+        client: the GDC API client (or anything with its paging).
+        projects: GDC project ids.
+        page_size: hits per request (default: the client's).
+        progress: called with ``(endpoint, hits done, hits announced)`` after each page.
+        write: writes a page (default: :func:`ingest_batch` in-process; the Prefect flow passes a task).
+        prefect_flow_run_id: recorded on the run when a flow runs this.
+    """
+    writer = write or (lambda batch, rel, run: ingest_batch(factory, batch, release_id=rel, run_id=run))
     with harvest_lock(factory):
         abandon_stale_runs(factory.kw["bind"], "harvest_gdc")
-        harvest = open_harvest(factory, client, projects)
+        harvest = open_harvest(factory, client, projects, prefect_flow_run_id=prefect_flow_run_id)
         total = IngestCounts()
+        done: dict[str, int] = {}
         try:
             for endpoint, batch, page in prepared_pages(client, projects, page_size=page_size):
-                total.add(ingest_batch(factory, batch, release_id=harvest.release_id, run_id=harvest.run.id))
-                if on_page is not None:
-                    on_page(endpoint, len(batch.records), page)
+                total.add(writer(batch, harvest.release_id, harvest.run.id))
+                done[endpoint] = done.get(endpoint, 0) + len(batch.records)
+                if progress is not None:
+                    progress(endpoint, done[endpoint], page_total(page))
         except BaseException as exc:
             close_harvest(factory, harvest, total, projects=projects, error=f"{type(exc).__name__}: {exc}")
             raise

@@ -46,6 +46,7 @@ from oncograph.db.engine import transaction
 from oncograph.errors import NotFoundError, ValidationError
 from oncograph.ingest import idc_bulk as bulk
 from oncograph.ingest import idc_merge as sql
+from oncograph.ingest.progress import Progress
 from oncograph.ingest.writer import insert_quarantine
 from oncograph.lineage.locks import abandon_stale_runs, source_lock
 from oncograph.lineage.runs import RunHandle, ensure_release, finish_run, set_run_release, start_run
@@ -124,6 +125,7 @@ def import_idc(
     collections: Sequence[str] | None = None,
     index_path: Path | None = None,
     prefect_flow_run_id: str | None = None,
+    progress: Progress | None = None,
 ) -> IdcImport:
     """Load the IDC series index (every collection, or ``collections``) into the graph.
 
@@ -135,6 +137,7 @@ def import_idc(
         collections: IDC ``collection_id`` values (e.g. ``tcga_luad``); ``None`` loads the whole index.
         index_path: another index Parquet file; default the one ``idc-index-data`` ships.
         prefect_flow_run_id: recorded on the run when a flow started it.
+        progress: called with ``("IDC index", steps done, 3)``: read, checked, loaded.
 
     Returns:
         Counts per entity kind, the run and the release.
@@ -145,12 +148,16 @@ def import_idc(
         NotFoundError: a requested collection is neither in the file nor stored.
         ValidationError: a foreign key check failed (the load was rolled back).
     """
+    step = progress or (lambda label, done, total: None)
+    step("IDC index", 0, 3)
     index = open_index(index_path)
     rows = read_series(index, collections=collections)
+    step("IDC index", 1, 3)
     bind = factory.kw["bind"]
     with source_lock(bind, SOURCE):
         abandon_stale_runs(bind, TRANSFORM)
         covered = _covered_collections(factory, rows, collections)
+        step("IDC index", 2, 3)
         with transaction(factory) as s:
             release_id = ensure_release(
                 s, source=SOURCE, release=index.release_label(), details=index.pointer()
@@ -175,6 +182,7 @@ def import_idc(
             raise
         with transaction(factory) as s:
             finish_run(s, run, status="succeeded", counts=result.as_dict())
+        step("IDC index", 3, 3)
     log.info("idc run %s loaded %s (%s)", run.id, index.path, result.release)
     return result
 

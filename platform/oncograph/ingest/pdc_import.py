@@ -32,6 +32,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from oncograph.db.columns import CoercionError, coerce
 from oncograph.db.engine import transaction
 from oncograph.db.kinds import Kind, ParentLink
+from oncograph.ingest.mapping import nul_fields
+from oncograph.ingest.progress import Progress
 from oncograph.ingest.service import content_hash
 from oncograph.ingest.writer import KindCounts, insert_documents, insert_quarantine, upsert_kind
 from oncograph.lineage.locks import abandon_stale_runs, source_lock
@@ -128,6 +130,7 @@ def ingest_pdc(
     cases: Sequence[str] = (),
     page_size: int | None = None,
     on_unit: Callable[[str, PdcCounts], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[PdcIngest, PdcCounts]:
     """Import PDC studies (with their cases and files) and cases by submitter id; one transaction per study.
 
@@ -139,6 +142,7 @@ def ingest_pdc(
         cases: case submitter ids to fetch with ``case`` (e.g. ``01BR001``).
         page_size: ``limit`` of paged queries (default: the client's).
         on_unit: called after each study (and the named cases) is written, with its label and counts.
+        progress: called with ``("PDC studies", units written, units in all)`` (the named cases are one unit).
 
     Raises:
         SourceError: PDC failed or answered with GraphQL errors (earlier studies stay written).
@@ -155,12 +159,18 @@ def ingest_pdc(
         handle = PdcIngest(run, release_id, release)
         total = PdcCounts()
         try:
-            for label, items in _units(client, studies, file_types, cases, page_size):
+            selectors = list(studies) if studies is not None else client.study_catalog()
+            units = len(selectors) + (1 if cases else 0)
+            if progress is not None:
+                progress("PDC studies", 0, units)
+            for done, (label, items) in enumerate(_units(client, selectors, file_types, cases, page_size), 1):
                 with transaction(factory) as s:
                     unit = write_items(s, items, release_id=release_id, run_id=run.id)
                 total.add(unit)
                 if on_unit is not None:
                     on_unit(label, unit)
+                if progress is not None:
+                    progress("PDC studies", done, units)
             with transaction(factory) as s:
                 total.links["pdc_file_study_resolved_later"] = link_files_to_studies(s)
         except BaseException as exc:
@@ -175,13 +185,12 @@ def ingest_pdc(
 
 def _units(
     client: PdcClient,
-    studies: Sequence[str] | None,
+    selectors: list[str],
     file_types: Sequence[str],
     cases: Sequence[str],
     page_size: int | None,
 ) -> Iterable[tuple[str, list[Item]]]:
     """(label, items) per study, then the named cases; each unit is fetched completely before it is yielded."""
-    selectors = list(studies) if studies is not None else client.study_catalog()
     by_id = client.studies([s for s in selectors if study_key(s) == "pdc_study_id"])
     for selector in selectors:
         page = by_id.get(selector) or client.study(selector)
@@ -239,6 +248,9 @@ def map_item(item: Item) -> tuple[dict[str, Any] | None, list[str]]:
     problems: list[str] = []
     if not isinstance(raw, dict):
         return None, [f"{where}: expected a JSON object, got {type(raw).__name__}: {str(raw)[:80]!r}"]
+    nul = nul_fields(raw)
+    if nul:
+        return None, [f"{where}: a NUL character (\\x00) in {', '.join(nul[:3])}, which cannot be stored"]
     kind = _kind(item.entity)
     row = _columns(kind, raw, problems, where)
     if item.entity == "study":

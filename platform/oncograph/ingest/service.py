@@ -7,6 +7,7 @@ a killed process never leaves half a batch behind, and re-running a batch is a n
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -14,13 +15,17 @@ from typing import Any
 
 import orjson
 from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph.db.engine import transaction
 from oncograph.db.kinds import KINDS
 from oncograph.domain import Problem, SourceRecord
 from oncograph.ingest.mapping import MappedRecord, map_record
+from oncograph.ingest.owners import check_child_owners
 from oncograph.ingest.writer import KindCounts, insert_documents, insert_quarantine, upsert_kind, write_links
+
+log = logging.getLogger(__name__)
 
 #: The graph kind a quarantined record is counted under.
 _QUARANTINE_KIND = {"case": "patient", "file": "data_file", "project": "project"}
@@ -131,22 +136,70 @@ def ingest_batch(
 def write_batch(
     session: Session, records: Sequence[SourceRecord] | PreparedBatch, *, release_id: int, run_id: int
 ) -> IngestCounts:
-    """Map (unless prepared), validate and write a batch inside the caller's transaction."""
+    """Map (unless prepared), validate and write a batch inside the caller's transaction.
+
+    A record is quarantined (with its reasons, in the same transaction) instead of failing the batch when it
+    has problems, when it gives a child id (diagnosis, treatment, sample ...) that another case already owns,
+    or when the database refuses it anyway: the good records of the batch are written in a savepoint, and a
+    refused savepoint is split in halves until the refused record is alone.
+    """
     batch = records if isinstance(records, PreparedBatch) else prepare_batch(records)
     counts = IngestCounts(records=len(batch.records))
     mapped = list(batch.mapped)
     if batch.deferred:
         resolver = _resolve_submitters(session, batch.records)
         mapped += [map_record(r, case_ids_by_submitter=resolver) for r in batch.deferred]
+    check_child_owners(session, [m for m in mapped if not m.problems])
     good = [m for m in mapped if not m.problems]
+    refused = _write_isolating(session, good, counts, release_id=release_id, run_id=run_id)
     bad = [m for m in mapped if m.problems]
     for m in bad:
         qkind = _QUARANTINE_KIND[m.record.entity_type]
         counts.quarantined[qkind] = counts.quarantined.get(qkind, 0) + 1
         counts.problems.extend(m.problems)
     insert_quarantine(session, (_quarantine_entry(m) for m in bad), run_id=run_id)
+    if refused:
+        log.warning("%d record(s) refused by the database were quarantined", len(refused))
+    return counts
+
+
+def _write_isolating(
+    session: Session, good: list[MappedRecord], counts: IngestCounts, *, release_id: int, run_id: int
+) -> list[MappedRecord]:
+    """Write ``good`` in a savepoint; when the database refuses it, bisect to find the refused records.
+
+    Returns the refused records, each with a problem saying what the database said.
+    """
     if not good:
-        return counts
+        return []
+    try:
+        with session.begin_nested():
+            part = _write_rows(session, good, release_id=release_id, run_id=run_id)
+    except (DataError, IntegrityError) as exc:
+        if len(good) == 1:
+            (m,) = good
+            m.problems.append(Problem(m.record.path, f"the database refused the record: {_db_message(exc)}"))
+            return good
+        half = len(good) // 2
+        return _write_isolating(
+            session, good[:half], counts, release_id=release_id, run_id=run_id
+        ) + _write_isolating(session, good[half:], counts, release_id=release_id, run_id=run_id)
+    counts.add(part)
+    return []
+
+
+def _db_message(exc: DataError | IntegrityError) -> str:
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None) or str(orig).splitlines()[0]
+    detail = getattr(diag, "message_detail", None)
+    return f"{primary} ({detail})" if detail else str(primary)
+
+
+def _write_rows(
+    session: Session, good: Sequence[MappedRecord], *, release_id: int, run_id: int
+) -> IngestCounts:
+    counts = IngestCounts()
     docs = [
         {
             "source": m.record.source,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from sqlalchemy import text
@@ -203,8 +203,24 @@ def insert_documents(
     return [int(doc_id) for _, doc_id, _ in rows], sum(1 for *_, new in rows if new)
 
 
+#: What a NUL character becomes in a quarantine entry (PostgreSQL text and jsonb cannot hold U+0000).
+NUL_SHOWN_AS: Final = "\u2400"
+
+
+def without_nul(value: Any) -> Any:
+    """``value`` (parsed JSON) with every NUL character replaced by :data:`NUL_SHOWN_AS` (keys too)."""
+    if isinstance(value, str):
+        return value.replace("\x00", NUL_SHOWN_AS)
+    if isinstance(value, dict):
+        return {without_nul(k) if isinstance(k, str) else k: without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(v) for v in value]
+    return value
+
+
 def insert_quarantine(session: Session, entries: Iterable[dict[str, Any]], *, run_id: int) -> int:
-    rows = list(entries)
+    """Record refused records with their reasons and raw content (a NUL character is stored as ``␀``)."""
+    rows = [without_nul(entry) for entry in entries]
     if not rows:
         return 0
     session.execute(

@@ -93,9 +93,19 @@ def read_bytes(path: Path) -> bytes:
         raise SourceError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
 
 
-def _unknown(path: Path, seen: str) -> InputFormatError:
-    return InputFormatError(
+class PortalFileError(InputFormatError):
+    """A file that is not a supported portal export (unknown layout, invalid JSON, binary)."""
+
+    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+        """Why, in a few words (no path), for a list of skipped files."""
+
+
+def _unknown(path: Path, seen: str) -> PortalFileError:
+    return PortalFileError(
         f"{path}: unknown GDC portal file layout; {seen}. Supported formats: {', '.join(SUPPORTED_FORMATS)}",
+        reason=f"unknown layout: {seen}",
         hint="download the file from the GDC Data Portal (clinical/biospecimen TSV or JSON, sample sheet, "
         "manifest, metadata JSON, BCR Biotab) or save a GDC API /cases or /files response",
     )
@@ -182,8 +192,10 @@ def _sniff_json(path: Path, data: bytes) -> Sniffed:
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise InputFormatError(
-            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})",
+        where = f"{exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
+        raise PortalFileError(
+            f"{path}: not valid JSON: {where}",
+            reason=f"not valid JSON: {where}",
             hint="the download may be incomplete; download the file again",
         ) from exc
     found = json_items(value)
@@ -214,13 +226,23 @@ def decode(path: Path, data: bytes) -> tuple[str, list[Problem]]:
         return data.decode("latin-1"), [note]
 
 
+def _looks_binary(data: bytes) -> bool:
+    """NULs in the header line or in many places of the first 4 KiB: binary (or UTF-16), not a portal TSV.
+
+    A single NUL in a data row is a bad cell (that row is quarantined), not a reason to refuse the file.
+    """
+    head = data[:4096]
+    first_line = data[: data.find(b"\n")] if b"\n" in data[:65536] else data[:65536]
+    return b"\x00" in first_line or head.count(b"\x00") > len(head) // 100
+
+
 def sniff(path: Path, data: bytes) -> Sniffed:
     """Recognise a file's format from its content.
 
     Raises:
         InputFormatError: the content matches no supported layout, or is not valid JSON.
     """
-    if data.startswith(_BINARY_MAGIC) or b"\x00" in data[:4096]:
+    if data.startswith(_BINARY_MAGIC) or _looks_binary(data):
         raise _unknown(path, "binary content (a .gz/.tar/.zip archive?); extract it first")
     start = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if not start:

@@ -3,7 +3,8 @@
 Portal TSVs are not quoted, but a file re-saved by another tool may be; quoted fields are parsed with the stdlib
 :mod:`csv` module, and a line whose quoting is broken falls back to a plain split on tabs. A row whose width
 differs from the header's (a file cut mid-row) or whose quote is never closed gets a problem, so the parser
-keeps the good rows and reports the bad one.
+keeps the good rows and reports the bad one. So does a row with a NUL character in a cell (PostgreSQL text
+cannot hold one).
 """
 
 from __future__ import annotations
@@ -167,6 +168,12 @@ def read_table(text: str, file_name: str) -> Table:
             )
         elif len(cells) > width:
             problem = f"{file_name} line {number}: row has {len(cells)} fields, the header has {width}"
+        elif "\x00" in "".join(cells):
+            column = next(name for name, cell in zip(header, cells, strict=False) if "\x00" in cell)
+            problem = (
+                f"{file_name} line {number}: column {column!r} holds a NUL character (\\x00), which cannot "
+                "be stored; remove it from the file and import it again"
+            )
         rows.append(
             Row(
                 line=number,
