@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, Text, func, text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from oncograph.db.models.base import Base
+from oncograph.db.models.base import Base, one_of
 
 EXPORT_STATUSES = ("queued", "running", "succeeded", "failed", "abandoned", "superseded")
 """``queued`` (waiting for a worker), ``running`` (a worker holds its lease), ``succeeded`` (published),
@@ -21,10 +21,7 @@ export replaced it at the same destination)."""
 class Export(Base):
     __tablename__ = "export"
     __table_args__ = (
-        CheckConstraint(
-            "status IN (" + ", ".join(f"'{s}'" for s in EXPORT_STATUSES) + ")",
-            name="status",
-        ),
+        one_of("status", EXPORT_STATUSES),
         Index(
             "uq_export_published_destination",
             "destination",

@@ -10,7 +10,7 @@ from sqlalchemy import ARRAY, BigInteger, DateTime, ForeignKey, Index, Integer, 
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from oncograph.db.models.base import Base
+from oncograph.db.models.base import Base, one_of
 
 
 class SourceRelease(Base):
@@ -28,10 +28,16 @@ class SourceRelease(Base):
     )
 
 
+RUN_STATUSES = ("running", "succeeded", "failed", "abandoned")
+"""``abandoned``: the process died while running (the next holder of its lock, or of its export's lease, marks
+it)."""
+
+
 class Run(Base):
     """One execution of a transform (harvest, import, ...), with its parameters, status and counts."""
 
     __tablename__ = "run"
+    __table_args__ = (one_of("status", RUN_STATUSES),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     transform: Mapped[str] = mapped_column(Text, nullable=False, index=True)
