@@ -319,7 +319,8 @@ def diff_cohort(
     summary="List members",
     description="A page of a version's members (default: the latest) in a stable order. Pass `next_after` "
     "as `after` for the next page (keyset paging: exact at any depth). The GDC API's paging words work too: "
-    "`size` for `limit`, and `from` (a zero-based offset, not with `after`).",
+    "`size` for `limit` (given both, the smaller is used), and `from` (skip this many members, counted "
+    "from `after` when it is given).",
     responses=problem_responses(401, 404, 422),
 )
 def list_members(
@@ -345,16 +346,12 @@ def list_members(
             alias="from",
             ge=0,
             le=MAX_OFFSET,
-            description=f"Skip this many members (zero-based offset, up to {MAX_OFFSET:,}; not with `after`).",
+            description=f"Skip this many members (zero-based, up to {MAX_OFFSET:,}; counted from `after` when given).",
         ),
     ] = None,
 ) -> MemberPage:
-    if limit is not None and size is not None and limit != size:
-        raise InvalidParameter("query.size", "give `limit` or its GDC name `size`, not both")
-    page_size = limit or size or 100
-    if offset and after is not None:
-        raise InvalidParameter("query.from", "give `from` or `after`, not both")
-    remaining = offset or 0
+    page_size = min(limit or MAX_MEMBERS_PAGE, size or MAX_MEMBERS_PAGE) if limit or size else 100
+    remaining = offset or 0  # members skipped after `after` (or from the start)
     while remaining > 0:  # GDC offset paging, walked in the largest pages
         skipped = saved.members(
             session,

@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from oncograph.cohorts import patient_detail, patients
 from oncograph.cohorts.filters import FilterError, Problem
 from oncograph_api.deps import Caller, CallerDep, ConnectionDep
-from oncograph_api.errors import InvalidParameter, located, parameter, problem_responses
+from oncograph_api.errors import located, parameter, problem_responses
 from oncograph_api.schemas import (
     EXAMPLE_FILTER,
     UNSTORABLE_TEXT,
@@ -87,24 +87,18 @@ def list_patients(
             alias="from",
             ge=0,
             le=MAX_OFFSET,
-            description="The GDC API's paging: skip this many patients (zero-based offset; not with "
-            f"`cursor`). Up to {MAX_OFFSET:,}; deeper, follow `next_cursor`.",
+            description="The GDC API's paging: skip this many patients (zero-based offset, counted from "
+            f"`cursor` when given). Up to {MAX_OFFSET:,}; deeper, follow `next_cursor`.",
         ),
     ] = None,
 ) -> PatientPage:
     page_size = _page_size(limit, size)
-    if offset and cursor:
-        raise InvalidParameter(
-            "query.from",
-            "give `from` or `cursor`, not both",
-            hint="a cursor already says where the page starts",
-        )
     decoded = decode_filters(filters)
     with parameter("query.sort"):
         patients.parse_sort(sort)
     with located("query"), parameter("query.cursor"):
         if offset:
-            cursor, past_end = _skip(conn, caller, decoded, sort, offset)
+            cursor, past_end = _skip(conn, caller, decoded, sort, offset, cursor)
             if past_end:
                 page = patients.list_patients(conn, caller.scope, filters=decoded, sort=sort, limit=1)
                 return PatientPage(
@@ -123,15 +117,16 @@ def list_patients(
 
 
 def _page_size(limit: int | None, size: int | None) -> int:
-    if limit is not None and size is not None and limit != size:
-        raise InvalidParameter("query.size", "give `limit` or its GDC name `size`, not both")
-    return limit or size or DEFAULT_LIMIT
+    """``limit``, or its GDC name ``size``; given both, the smaller."""
+    given = [n for n in (limit, size) if n is not None]
+    return min(given) if given else DEFAULT_LIMIT
 
 
-def _skip(conn: Connection, caller: Caller, filters: Any, sort: str, offset: int) -> tuple[str | None, bool]:
-    """The cursor after the first ``offset`` patients (walked in the largest pages), and whether the listing
-    ends before it."""
-    cursor: str | None = None
+def _skip(
+    conn: Connection, caller: Caller, filters: Any, sort: str, offset: int, cursor: str | None
+) -> tuple[str | None, bool]:
+    """The cursor after the first ``offset`` patients from ``cursor`` (or the start), walked in the largest
+    pages, and whether the listing ends before it."""
     remaining = offset
     while remaining > 0:
         step = min(remaining, patients.MAX_LIMIT)
