@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from oncograph.db import get_engine, upgrade
-from oncograph.db.migrate import current_revision
+from oncograph.db import get_engine
+from oncograph.db.migrate import current_revision, upgrade
 from oncograph.errors import OncographError
 from oncograph_cli.output import exit_with_error, out, print_json
 

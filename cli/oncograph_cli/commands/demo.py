@@ -18,7 +18,8 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from oncograph.db import get_engine, session_factory, upgrade
+from oncograph.db import get_engine, session_factory
+from oncograph.db.migrate import upgrade
 from oncograph.errors import OncographError
 from oncograph.ingest.portal_import import import_portal_files
 from oncograph.linking import run_linking
