@@ -51,7 +51,7 @@ from scale_graph import scale
 from support.sample_graph import build_sample_graph
 
 from oncograph.access import Scope
-from oncograph.cohorts.query import facets, member_ids
+from oncograph.cohorts.query import DEFAULT_FACETS, facets, member_ids
 from oncograph.db.embedded import start_embedded
 from oncograph.db.migrate import upgrade
 
@@ -59,15 +59,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATABASE = "bench_cohorts"
 TARGET_P95_MS = 100.0
 
-FACET_FIELDS = [
-    "project.project_id",
-    "primary_site",
-    "demographic.vital_status",
-    "demographic.sex_at_birth",
-    "diagnoses.stage",
-    "diagnoses.age_at_diagnosis",
-    "modalities",
-]
+FACET_FIELDS = list(DEFAULT_FACETS)
 
 
 def _leaf(op: str, field: str, value: Any) -> dict[str, Any]:

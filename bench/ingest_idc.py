@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from report import print_result
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
@@ -194,11 +194,7 @@ def main() -> None:
         "bulk": result.bulk,
         **newer,
     }
-    if args.json:
-        print(json.dumps(out))
-    else:
-        for key, value in out.items():
-            print(f"{key:>26}: {value}")
+    print_result(out, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
-from support.db import release_template
+from support.db import clone_database, joining_sessions, refuse_non_test, rolled_back
 
 from oncograph.db.embedded import start_embedded
 from oncograph.db.migrate import upgrade
@@ -25,12 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data" / "gdc"
 TEMPLATE_DB = "oncograph_template_test"
 _counter = itertools.count()
-
-
-def _refuse_non_test(url: str) -> None:
-    name = make_url(url).database or ""
-    if "test" not in name:
-        raise RuntimeError(f"refusing to run tests against database {name!r}: its name must contain 'test'")
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +57,7 @@ def template_url(pg_server_url: str) -> Iterator[str]:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{TEMPLATE_DB}"'))
     url = make_url(pg_server_url).set(database=TEMPLATE_DB).render_as_string(hide_password=False)
-    _refuse_non_test(url)
+    refuse_non_test(url)
     engine = create_engine(url)
     upgrade(engine)
     engine.dispose()
@@ -74,38 +68,22 @@ def template_url(pg_server_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def engine(template_url: str, pg_server_url: str) -> Iterator[Engine]:
     """The shared test database (a clone of the template); tests isolate themselves by rollback."""
-    url = _clone(pg_server_url, template_url, "oncograph_shared_test")
+    url = clone_database(pg_server_url, template_url, "oncograph_shared_test")
     eng = create_engine(url)
     yield eng
     eng.dispose()
 
 
-def _clone(server_url: str, template: str, name: str) -> str:
-    admin = _admin(server_url)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        release_template(conn, make_url(template).database or "")
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(template).database}"'))
-    admin.dispose()
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    _refuse_non_test(url)
-    return url
-
-
 @pytest.fixture()
 def connection(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn:
-        outer = conn.begin()
-        try:
-            yield conn
-        finally:
-            outer.rollback()
+    with rolled_back(engine) as conn:
+        yield conn
 
 
 @pytest.fixture()
 def factory(connection: Connection) -> sessionmaker[Session]:
     """A session factory whose sessions join the test's outer transaction (commits become savepoints)."""
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    return joining_sessions(connection)
 
 
 @pytest.fixture()
@@ -117,7 +95,9 @@ def db(factory: sessionmaker[Session]) -> Iterator[Session]:
 @pytest.fixture()
 def make_db(pg_server_url: str, template_url: str) -> Callable[[], str]:
     """A factory of new, migrated, empty databases (for tests that run other processes or compare graphs)."""
-    return lambda: _clone(pg_server_url, template_url, f"oncograph_t{os.getpid()}_{next(_counter)}_test")
+    return lambda: clone_database(
+        pg_server_url, template_url, f"oncograph_t{os.getpid()}_{next(_counter)}_test"
+    )
 
 
 @pytest.fixture()
@@ -135,7 +115,7 @@ def sample_url(pg_server_url: str, template_url: str) -> str:
     Read it through ``sample_conn`` (rolled back) or clone it with ``clone_sample``."""
     from support.sample_graph import build_sample_graph
 
-    url = _clone(pg_server_url, template_url, SAMPLE_DB)
+    url = clone_database(pg_server_url, template_url, SAMPLE_DB)
     build_sample_graph(url, REPO / "data")
     return url
 
@@ -150,18 +130,14 @@ def sample_engine(sample_url: str) -> Iterator[Engine]:
 @pytest.fixture()
 def sample_conn(sample_engine: Engine) -> Iterator[Connection]:
     """A connection to the sample graph inside a transaction that is rolled back after the test."""
-    with sample_engine.connect() as conn:
-        outer = conn.begin()
-        try:
-            yield conn
-        finally:
-            outer.rollback()
+    with rolled_back(sample_engine) as conn:
+        yield conn
 
 
 @pytest.fixture()
 def sample_factory(sample_conn: Connection) -> sessionmaker[Session]:
     """Sessions on the sample graph that join the test's rolled-back transaction."""
-    return sessionmaker(bind=sample_conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    return joining_sessions(sample_conn)
 
 
 @pytest.fixture()
@@ -170,6 +146,6 @@ def clone_sample(pg_server_url: str, sample_url: str, sample_engine: Engine) -> 
 
     def clone() -> str:
         sample_engine.dispose()  # CREATE DATABASE ... TEMPLATE needs the template without connections
-        return _clone(pg_server_url, sample_url, f"oncograph_s{os.getpid()}_{next(_counter)}_test")
+        return clone_database(pg_server_url, sample_url, f"oncograph_s{os.getpid()}_{next(_counter)}_test")
 
     return clone

@@ -5,6 +5,7 @@
 - ``safe`` makes text that came from users or files (cohort names, ids, file contents quoted in errors) print
   as itself: rich markup (``[bold red]``) is escaped and control characters (terminal escape sequences,
   carriage returns, bidirectional overrides) are shown as ``\\x1b``-style escapes, never sent to the terminal.
+- ``print_table`` prints a command's titled table on stdout;
 - ``id_column`` adds a table column that never cuts its values (case UUIDs, field names, dates): long values
   wrap onto more lines instead of ending in "…".
 """
@@ -13,14 +14,15 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
-if TYPE_CHECKING:
-    from rich.table import Table
+T = TypeVar("T")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -57,6 +59,52 @@ def safe(value: object, *, lines: bool = False) -> str:
 def id_column(table: Table, header: str, **kwargs: Any) -> None:
     """A column whose values are never cut (they fold onto more lines when the terminal is narrow)."""
     table.add_column(header, overflow="fold", **kwargs)
+
+
+def print_table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], *, right: Collection[str] = ()
+) -> None:
+    """A titled table on stdout.
+
+    Args:
+        title: the table's title, printed as rich markup.
+        columns: the column headers; long values fold onto more lines, never cut.
+        rows: the cells, printed as rich markup: pass text from users or files through :func:`safe`.
+        right: headers of the columns that hold numbers, aligned right.
+    """
+    table = Table(title=title)
+    for col in columns:
+        if col in right:
+            table.add_column(col, justify="right")
+        else:
+            table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+def print_rows(
+    rows: Sequence[T],
+    *,
+    json_out: bool,
+    title: str,
+    columns: Sequence[str],
+    cells: Callable[[T], Sequence[str]],
+) -> None:
+    """A listing command's result: ``rows`` as JSON for scripts, else a table of ``cells(row)`` for people
+    (see :func:`print_table`)."""
+    if json_out:
+        print_json(rows)
+    else:
+        print_table(title, columns, [cells(row) for row in rows])
+
+
+def print_result(payload: Any, *, json_out: bool, text: str) -> None:
+    """A command's one-line result: ``payload`` as JSON for scripts, else ``text`` (rich markup) for people."""
+    if json_out:
+        print_json(payload)
+    else:
+        out.print(text)
 
 
 def print_json(payload: Any) -> None:

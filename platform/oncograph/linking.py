@@ -39,18 +39,15 @@ def link_identities(session: Session, *, run_id: int) -> dict[str, dict[str, int
     """Create every link the rules allow; returns ``{commons: {method: links created}}``."""
     created: dict[str, dict[str, int]] = {"idc": {}, "pdc": {}}
     idc_rows = [
-        {
-            "patient_id": pid,
-            "commons": "idc",
-            "namespace": collection,
-            "external_id": external,
-            "method": "barcode",
-            "confidence": 1.0,
-            "evidence": {
-                "rule": "IDC PatientID = GDC submitter_id (12-character TCGA barcode), collection = project",
-                "gdc_project": project,
-            },
-        }
+        _link(
+            pid,
+            "idc",
+            collection,
+            external,
+            "barcode",
+            rule="IDC PatientID = GDC submitter_id (12-character TCGA barcode), collection = project",
+            gdc_project=project,
+        )
         for pid, collection, external, project in session.execute(
             text(
                 "SELECT p.id, ip.collection_id, ip.patient_id, pr.project_id FROM idc_patient ip "
@@ -62,15 +59,16 @@ def link_identities(session: Session, *, run_id: int) -> dict[str, dict[str, int
     ]
     created["idc"]["barcode"] = _insert(session, idc_rows, run_id)
     declared = [
-        {
-            "patient_id": pid,
-            "commons": "pdc",
-            "namespace": ns or "",
-            "external_id": str(case_id),
-            "method": "source_declared",
-            "confidence": 1.0,
-            "evidence": {"rule": "PDC declares the GDC case id", "field": field, "case_submitter_id": sub},
-        }
+        _link(
+            pid,
+            "pdc",
+            ns or "",
+            str(case_id),
+            "source_declared",
+            rule="PDC declares the GDC case id",
+            field=field,
+            case_submitter_id=sub,
+        )
         for pid, ns, case_id, field, sub in session.execute(
             text(
                 "SELECT p.id, c.project_submitter_id, c.case_id, c.gdc_case_id_field, c.case_submitter_id "
@@ -80,18 +78,15 @@ def link_identities(session: Session, *, run_id: int) -> dict[str, dict[str, int
     ]
     created["pdc"]["source_declared"] = _insert(session, declared, run_id)
     barcode = [
-        {
-            "patient_id": pid,
-            "commons": "pdc",
-            "namespace": ns or "",
-            "external_id": str(case_id),
-            "method": "barcode",
-            "confidence": 1.0,
-            "evidence": {
-                "rule": "PDC case_submitter_id = GDC submitter_id (12-character TCGA barcode), TCGA program",
-                "case_submitter_id": sub,
-            },
-        }
+        _link(
+            pid,
+            "pdc",
+            ns or "",
+            str(case_id),
+            "barcode",
+            rule="PDC case_submitter_id = GDC submitter_id (12-character TCGA barcode), TCGA program",
+            case_submitter_id=sub,
+        )
         for pid, ns, case_id, sub in session.execute(
             text(
                 "SELECT p.id, c.project_submitter_id, c.case_id, c.case_submitter_id FROM pdc_case c "
@@ -103,6 +98,21 @@ def link_identities(session: Session, *, run_id: int) -> dict[str, dict[str, int
     ]
     created["pdc"]["barcode"] = _insert(session, barcode, run_id)
     return created
+
+
+def _link(
+    patient_id: int, commons: str, namespace: str, external_id: str, method: str, **evidence: Any
+) -> dict[str, Any]:
+    """One identity link row; every rule is an exact match, so its confidence is 1."""
+    return {
+        "patient_id": patient_id,
+        "commons": commons,
+        "namespace": namespace,
+        "external_id": external_id,
+        "method": method,
+        "confidence": 1.0,
+        "evidence": evidence,
+    }
 
 
 def _insert(session: Session, rows: list[dict[str, Any]], run_id: int) -> int:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 from api.harness import ApiDb
-from sqlalchemy import Engine, create_engine, make_url, text
-from support.db import release_template
+from sqlalchemy import Engine, make_url
+from support.db import clone_database
 
 _counter = itertools.count()
 
@@ -22,15 +22,8 @@ _counter = itertools.count()
 def api_db(pg_server_url: str, sample_url: str, sample_engine: Engine) -> Iterator[ApiDb]:
     # A template database must have no other connections while it is copied.
     sample_engine.dispose()
-    name = f"oncograph_api{os.getpid()}_{next(_counter)}_test"
-    admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        release_template(conn, make_url(sample_url).database or "")
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(sample_url).database}"'))
-    url = make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    url = clone_database(pg_server_url, sample_url, f"oncograph_api{os.getpid()}_{next(_counter)}_test")
     assert "test" in (make_url(url).database or "")
-    admin.dispose()
     db = ApiDb(url)
     try:
         yield db

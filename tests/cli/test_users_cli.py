@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from oncograph.access import authenticate
@@ -99,6 +99,14 @@ def test_users_and_keys(fresh_db_url: str, tmp_path: Path) -> None:
     assert _authenticates(fresh_db_url, second) is None
 
 
+def _controlled(engine: Engine, project_id: str) -> bool:
+    with engine.connect() as conn:
+        flag: bool = conn.execute(
+            text("SELECT controlled FROM project WHERE project_id = :p"), {"p": project_id}
+        ).scalar_one()
+    return flag
+
+
 def test_grants_and_controlled_projects(fresh_db_url: str, tmp_path: Path) -> None:
     engine = create_engine(fresh_db_url)
     with Session(engine) as s, s.begin():
@@ -131,10 +139,7 @@ def test_grants_and_controlled_projects(fresh_db_url: str, tmp_path: Path) -> No
         _ok(["projects", "control", "TCGA-CHOL", "--json"], fresh_db_url, tmp_path).stdout
     )
     assert controlled == {"project_id": "TCGA-CHOL", "controlled": True, "changed": True}
-    with engine.connect() as conn:
-        flag = conn.execute(
-            text("SELECT controlled FROM project WHERE project_id = 'TCGA-CHOL'")
-        ).scalar_one()
+    flag = _controlled(engine, "TCGA-CHOL")
     assert flag is True
     # a project not ingested yet may be marked (issue 9 A10): its rows take the mark when they arrive
     later = json.loads(_ok(["projects", "control", "TCGA-NOPE", "--json"], fresh_db_url, tmp_path).stdout)
@@ -157,9 +162,6 @@ def test_grants_and_controlled_projects(fresh_db_url: str, tmp_path: Path) -> No
 
     un = json.loads(_ok(["projects", "uncontrol", "TCGA-CHOL", "--json"], fresh_db_url, tmp_path).stdout)
     assert un == {"project_id": "TCGA-CHOL", "controlled": False, "changed": True}
-    with engine.connect() as conn:
-        flag = conn.execute(
-            text("SELECT controlled FROM project WHERE project_id = 'TCGA-CHOL'")
-        ).scalar_one()
+    flag = _controlled(engine, "TCGA-CHOL")
     assert flag is False
     engine.dispose()

@@ -3,14 +3,17 @@ set operations, members, delete. Reading needs any role; changing needs curator 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from oncograph.cohorts import saved
 from oncograph.cohorts.patients import visible_case_ids
@@ -18,6 +21,7 @@ from oncograph.errors import ValidationError
 from oncograph.sources.gdc.portal.id_lists import read_id_file
 from oncograph_api.deps import Caller, CallerDep, ConnectionDep, CuratorDep, SessionDep
 from oncograph_api.errors import ContentTooLarge, InvalidParameter, located, parameter, problem_responses
+from oncograph_api.paging import OffsetQuery, SizeQuery, page_size
 from oncograph_api.schemas import (
     PG_BIGINT_MAX,
     PG_INT_MAX,
@@ -39,13 +43,33 @@ router = APIRouter(prefix="/cohorts", tags=["cohorts"])
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_MEMBERS_PAGE = 10_000
-MAX_OFFSET = 10_000
 """The deepest ``from`` (GDC's offset paging) of a member listing; deeper, page with ``after``."""
 CohortId = Annotated[int, Path(ge=1, le=PG_BIGINT_MAX, description="Cohort id.", examples=[1])]
 
 
 def _public(info: saved.CohortInfo) -> CohortPublic:
     return CohortPublic.model_validate(info.to_json())
+
+
+def _save(
+    create: Callable[..., saved.CohortInfo],
+    caller: Caller,
+    session: Session,
+    *,
+    name: str,
+    description: str | None,
+    shared: bool,
+) -> CohortPublic:
+    """Save a new cohort owned by the caller and frozen in the caller's scope.
+
+    Args:
+        create: a constructor of :mod:`oncograph.cohorts.saved` with its definition bound
+            (``partial(saved.create_from_ids, ids=...)``).
+    """
+    info = create(
+        session, name=name, owner=caller.principal, scope=caller.scope, description=description, shared=shared
+    )
+    return _public(info)
 
 
 @router.post(
@@ -60,29 +84,13 @@ def _public(info: saved.CohortInfo) -> CohortPublic:
 )
 def create_cohort(body: CohortCreate, caller: CuratorDep, session: SessionDep) -> CohortPublic:
     if body.ids is not None:
-        with parameter("body.ids"):
-            info = saved.create_from_ids(
-                session,
-                name=body.name,
-                ids=body.ids,
-                owner=caller.principal,
-                scope=caller.scope,
-                description=body.description,
-                shared=body.shared,
-                source="api",
-            )
+        create, where = partial(saved.create_from_ids, ids=body.ids, source="api"), parameter("body.ids")
     else:
-        with located("body"):
-            info = saved.create_from_filter(
-                session,
-                name=body.name,
-                filters=body.filters,
-                owner=caller.principal,
-                scope=caller.scope,
-                description=body.description,
-                shared=body.shared,
-            )
-    return _public(info)
+        create, where = partial(saved.create_from_filter, filters=body.filters), located("body")
+    with where:
+        return _save(
+            create, caller, session, name=body.name, description=body.description, shared=body.shared
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,18 +187,10 @@ def upload_cohort(
     description = description or upload.fields.get("description")
     if unstorable_text([name, description, ids]) is not None:
         raise InvalidParameter("body", UNSTORABLE_TEXT)
+    source = f"upload:{upload.filename}" if upload.filename else "upload"
     with parameter("body"):
-        info = saved.create_from_ids(
-            session,
-            name=name,
-            ids=ids,
-            owner=caller.principal,
-            scope=caller.scope,
-            description=description,
-            shared=shared,
-            source=f"upload:{upload.filename}" if upload.filename else "upload",
-        )
-    return _public(info)
+        create = partial(saved.create_from_ids, ids=ids, source=source)
+        return _save(create, caller, session, name=name, description=description, shared=shared)
 
 
 @router.post(
@@ -203,17 +203,8 @@ def upload_cohort(
     responses=problem_responses(401, 403, 404, 422),
 )
 def set_operation(body: SetOperationRequest, caller: CuratorDep, session: SessionDep) -> CohortPublic:
-    info = saved.set_operation(
-        session,
-        op=canonical_set_op(body.op),
-        cohort_ids=body.cohorts,
-        name=body.name,
-        owner=caller.principal,
-        scope=caller.scope,
-        description=body.description,
-        shared=body.shared,
-    )
-    return _public(info)
+    create = partial(saved.set_operation, op=canonical_set_op(body.op), cohort_ids=body.cohorts)
+    return _save(create, caller, session, name=body.name, description=body.description, shared=body.shared)
 
 
 @router.get(
@@ -337,20 +328,10 @@ def list_members(
     version: Annotated[
         int | None, Query(ge=1, le=PG_INT_MAX, description="Version (default: the latest).")
     ] = None,
-    size: Annotated[
-        int | None, Query(ge=1, le=MAX_MEMBERS_PAGE, description="The GDC API's name for `limit`.")
-    ] = None,
-    offset: Annotated[
-        int | None,
-        Query(
-            alias="from",
-            ge=0,
-            le=MAX_OFFSET,
-            description=f"Skip this many members (zero-based, up to {MAX_OFFSET:,}; counted from `after` when given).",
-        ),
-    ] = None,
+    size: SizeQuery = None,
+    offset: OffsetQuery = None,
 ) -> MemberPage:
-    page_size = min(limit or MAX_MEMBERS_PAGE, size or MAX_MEMBERS_PAGE) if limit or size else 100
+    size_of_page = page_size(limit, size, default=100, largest=MAX_MEMBERS_PAGE)
     remaining = offset or 0  # members skipped after `after` (or from the start)
     while remaining > 0:  # GDC offset paging, walked in the largest pages
         skipped = saved.members(
@@ -373,7 +354,7 @@ def list_members(
         caller.principal,
         version_number=version,
         after=after,
-        limit=page_size,
+        limit=size_of_page,
         scope=caller.scope,
     )
     number = saved.version(session, cohort_id, caller.principal, version, scope=caller.scope).version

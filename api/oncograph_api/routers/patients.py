@@ -12,6 +12,7 @@ from oncograph.cohorts import patient_detail, patients
 from oncograph.cohorts.filters import FilterError, Problem
 from oncograph_api.deps import Caller, CallerDep, ConnectionDep
 from oncograph_api.errors import located, parameter, problem_responses
+from oncograph_api.paging import OffsetQuery, SizeQuery, page_size
 from oncograph_api.schemas import (
     EXAMPLE_FILTER,
     UNSTORABLE_TEXT,
@@ -23,7 +24,6 @@ from oncograph_api.schemas import (
 
 router = APIRouter(tags=["patients"])
 
-MAX_OFFSET = 10_000
 """The deepest ``from`` (GDC's offset paging); deeper, page with the cursor (which costs the same at any depth)."""
 DEFAULT_LIMIT = 100
 
@@ -78,21 +78,10 @@ def list_patients(
     limit: Annotated[
         int | None, Query(ge=1, le=patients.MAX_LIMIT, description=f"Page size (default {DEFAULT_LIMIT}).")
     ] = None,
-    size: Annotated[
-        int | None, Query(ge=1, le=patients.MAX_LIMIT, description="The GDC API's name for `limit`.")
-    ] = None,
-    offset: Annotated[
-        int | None,
-        Query(
-            alias="from",
-            ge=0,
-            le=MAX_OFFSET,
-            description="The GDC API's paging: skip this many patients (zero-based offset, counted from "
-            f"`cursor` when given). Up to {MAX_OFFSET:,}; deeper, follow `next_cursor`.",
-        ),
-    ] = None,
+    size: SizeQuery = None,
+    offset: OffsetQuery = None,
 ) -> PatientPage:
-    page_size = _page_size(limit, size)
+    size_of_page = page_size(limit, size, default=DEFAULT_LIMIT, largest=patients.MAX_LIMIT)
     decoded = decode_filters(filters)
     with parameter("query.sort"):
         patients.parse_sort(sort)
@@ -102,24 +91,18 @@ def list_patients(
             if past_end:
                 page = patients.list_patients(conn, caller.scope, filters=decoded, sort=sort, limit=1)
                 return PatientPage(
-                    data=[], total=page.total, sort=page.sort, limit=page_size, next_cursor=None
+                    data=[], total=page.total, sort=page.sort, limit=size_of_page, next_cursor=None
                 )
         page = patients.list_patients(
-            conn, caller.scope, filters=decoded, sort=sort, cursor=cursor, limit=page_size
+            conn, caller.scope, filters=decoded, sort=sort, cursor=cursor, limit=size_of_page
         )
     return PatientPage(
         data=[PatientSummary.model_validate(p) for p in page.patients],
         total=page.total,
         sort=page.sort,
-        limit=page_size,
+        limit=size_of_page,
         next_cursor=page.next_cursor,
     )
-
-
-def _page_size(limit: int | None, size: int | None) -> int:
-    """``limit``, or its GDC name ``size``; given both, the smaller."""
-    given = [n for n in (limit, size) if n is not None]
-    return min(given) if given else DEFAULT_LIMIT
 
 
 def _skip(

@@ -7,6 +7,7 @@ the ``local`` admin principal (created on first use).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,24 @@ def _created(info: CohortInfo, json_out: bool) -> None:
         _ids("[yellow]ids matching no patient[/]", list(unresolved))
 
 
+def _save(
+    create: Callable[..., CohortInfo], *, name: str, description: str | None, shared: bool, json_out: bool
+) -> None:
+    """Save a new cohort owned by the local operator and report it.
+
+    Args:
+        create: one of the constructors in :mod:`oncograph.cohorts.saved` with its definition bound
+            (``partial(saved.create_from_filter, filters=...)``); it gets the session, owner and scope here.
+    """
+    try:
+        with transaction(store()) as s:
+            owner, scope = _local(s)
+            info = create(s, name=name, owner=owner, scope=scope, description=description, shared=shared)
+    except OncographError as exc:
+        fail(exc)
+    _created(info, json_out)
+
+
 @app.command("create")
 def create_cmd(
     name: str = typer.Option(..., "--name", help="Cohort name."),
@@ -95,41 +114,19 @@ def create_cmd(
     """Save a cohort from a GDC filter or from a list of patient ids, frozen as version 1."""
     if (filters is None) == (ids is None):
         exit_with_error("give exactly one of --filters FILE or --ids FILE")
+    create: Callable[..., CohortInfo]
     try:
         if ids is not None:
             try:
                 content = ids.read_bytes()
             except OSError as exc:
                 exit_with_error(f"cannot read the id file {ids}: {exc.strerror or exc}")
-            id_list = read_id_file(content)
-            with transaction(store()) as s:
-                owner, scope = _local(s)
-                info = saved.create_from_ids(
-                    s,
-                    name=name,
-                    ids=id_list,
-                    owner=owner,
-                    scope=scope,
-                    description=description,
-                    shared=shared,
-                    source=ids.name,
-                )
+            create = partial(saved.create_from_ids, ids=read_id_file(content), source=ids.name)
         else:
-            raw = load_filters(filters)
-            with transaction(store()) as s:
-                owner, scope = _local(s)
-                info = saved.create_from_filter(
-                    s,
-                    name=name,
-                    filters=raw,
-                    owner=owner,
-                    scope=scope,
-                    description=description,
-                    shared=shared,
-                )
+            create = partial(saved.create_from_filter, filters=load_filters(filters))
     except OncographError as exc:
         fail(exc)
-    _created(info, json_out)
+    _save(create, name=name, description=description, shared=shared, json_out=json_out)
 
 
 @app.command("list")
@@ -378,22 +375,8 @@ def _set_command(op: str, verb: str) -> Callable[..., None]:
         shared: bool = typer.Option(False, "--shared", help="Visible to every API user."),
         json_out: bool = _JSON,
     ) -> None:
-        try:
-            with transaction(store()) as s:
-                owner, scope = _local(s)
-                info = saved.set_operation(
-                    s,
-                    op=op,
-                    cohort_ids=cohort_ids,
-                    name=name,
-                    owner=owner,
-                    scope=scope,
-                    description=description,
-                    shared=shared,
-                )
-        except OncographError as exc:
-            fail(exc)
-        _created(info, json_out)
+        create = partial(saved.set_operation, op=op, cohort_ids=cohort_ids)
+        _save(create, name=name, description=description, shared=shared, json_out=json_out)
 
     command.__doc__ = f"Save a new cohort: {verb} (of the latest versions)."
     return command

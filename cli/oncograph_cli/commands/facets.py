@@ -19,6 +19,7 @@ from oncograph.cohorts.filters import FilterError
 from oncograph.cohorts.query import (
     DEFAULT_BINS,
     DEFAULT_FACET_SIZE,
+    DEFAULT_FACETS,
     Facet,
     TermsFacet,
     facets,
@@ -28,16 +29,6 @@ from oncograph.db import transaction
 from oncograph.errors import OncographError
 from oncograph_cli.context import store
 from oncograph_cli.output import exit_with_error, out, print_json, safe
-
-DEFAULT_FACETS: tuple[str, ...] = (
-    "project.project_id",
-    "primary_site",
-    "demographic.vital_status",
-    "demographic.sex_at_birth",
-    "diagnoses.stage",
-    "diagnoses.age_at_diagnosis",
-    "modalities",
-)
 
 _JSON = typer.Option(False, "--json", help="Print JSON.")
 

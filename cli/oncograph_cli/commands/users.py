@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.table import Table
+from sqlalchemy.orm import Session
 
 from oncograph.access import (
     LOCAL_PRINCIPAL,
@@ -23,10 +23,8 @@ from oncograph.access import (
     revoke_key,
     set_project_controlled,
 )
-from oncograph.db import transaction
-from oncograph.errors import OncographError
-from oncograph_cli.context import store
-from oncograph_cli.output import err, exit_with_error, out, print_json, safe
+from oncograph_cli.context import in_transaction
+from oncograph_cli.output import err, out, print_json, print_result, print_rows, safe
 
 app = typer.Typer(help="API principals (users and services) and their keys.", no_args_is_help=True)
 grants_app = typer.Typer(
@@ -67,52 +65,39 @@ def add_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Create a principal and print its first API key (once)."""
-    try:
-        with transaction(store()) as s:
-            add_principal(s, name, role)
-            issued = issue_key(s, name)
-    except OncographError as exc:
-        exit_with_error(str(exc))
+
+    def add(s: Session) -> IssuedKey:
+        add_principal(s, name, role)
+        return issue_key(s, name)
+
+    issued = in_transaction(add)
     _show_key(issued, json_out, created=True)
 
 
 @app.command("key")
 def key_cmd(name: str = typer.Argument(..., help="Principal name."), json_out: bool = _JSON) -> None:
     """Issue another API key for a principal (printed once)."""
-    try:
-        with transaction(store()) as s:
-            issued = issue_key(s, name)
-    except OncographError as exc:
-        exit_with_error(str(exc))
+    issued = in_transaction(lambda s: issue_key(s, name))
     _show_key(issued, json_out, created=False)
 
 
 @app.command("list")
 def list_cmd(json_out: bool = _JSON) -> None:
     """Principals with their roles, key prefixes and grants."""
-    try:
-        with transaction(store()) as s:
-            rows = list_principals(s)
-    except OncographError as exc:
-        exit_with_error(str(exc))
-    if json_out:
-        print_json(rows)
-        return
-    table = Table(title="principals")
-    for col in ("name", "role", "status", "active keys", "revoked keys", "granted projects"):
-        table.add_column(col, overflow="fold")
-    for p in rows:
-        active = [k["prefix"] for k in p["keys"] if k["revoked_at"] is None]
-        revoked = [k["prefix"] for k in p["keys"] if k["revoked_at"] is not None]
-        table.add_row(
+    print_rows(
+        in_transaction(list_principals),
+        json_out=json_out,
+        title="principals",
+        columns=("name", "role", "status", "active keys", "revoked keys", "granted projects"),
+        cells=lambda p: (
             safe(p["name"]),
             safe(p["role"]),
             safe("disabled" if p["disabled_at"] else "active"),
-            safe(", ".join(active) or "-"),
-            safe(", ".join(revoked) or "-"),
+            safe(", ".join(k["prefix"] for k in p["keys"] if k["revoked_at"] is None) or "-"),
+            safe(", ".join(k["prefix"] for k in p["keys"] if k["revoked_at"] is not None) or "-"),
             safe(", ".join(g["project_id"] for g in p["grants"]) or "-"),
-        )
-    out.print(table)
+        ),
+    )
 
 
 @app.command("revoke-key")
@@ -121,31 +106,24 @@ def revoke_key_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Revoke one API key; it stops authenticating at once."""
-    try:
-        with transaction(store()) as s:
-            key = revoke_key(s, prefix)
-            payload = {"prefix": key.prefix, "revoked_at": key.revoked_at}
-    except OncographError as exc:
-        exit_with_error(str(exc))
-    if json_out:
-        print_json(payload)
-    else:
-        out.print(f"revoked API key {safe(prefix)}")
+
+    def revoke(s: Session) -> dict[str, Any]:
+        key = revoke_key(s, prefix)
+        return {"prefix": key.prefix, "revoked_at": key.revoked_at}
+
+    print_result(in_transaction(revoke), json_out=json_out, text=f"revoked API key {safe(prefix)}")
 
 
 @app.command("disable")
 def disable_cmd(name: str = typer.Argument(..., help="Principal name."), json_out: bool = _JSON) -> None:
     """Disable a principal: none of its keys authenticate any more."""
-    try:
-        with transaction(store()) as s:
-            principal = disable_principal(s, name)
-            payload = {"name": principal.name, "disabled_at": principal.disabled_at}
-    except OncographError as exc:
-        exit_with_error(str(exc))
-    if json_out:
-        print_json(payload)
-    else:
-        out.print(f"disabled principal {safe(name)}: its keys no longer authenticate")
+
+    def disable(s: Session) -> dict[str, Any]:
+        principal = disable_principal(s, name)
+        return {"name": principal.name, "disabled_at": principal.disabled_at}
+
+    text = f"disabled principal {safe(name)}: its keys no longer authenticate"
+    print_result(in_transaction(disable), json_out=json_out, text=text)
 
 
 @grants_app.command("add")
@@ -156,11 +134,7 @@ def grant_add_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Let a principal see a project's controlled data."""
-    try:
-        with transaction(store()) as s:
-            result = grant(s, name, project, by)
-    except OncographError as exc:
-        exit_with_error(str(exc))
+    result = in_transaction(lambda s: grant(s, name, project, by))
     if json_out:
         print_json(
             {
@@ -191,49 +165,38 @@ def grant_remove_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Withdraw a principal's grant for a project."""
-    try:
-        with transaction(store()) as s:
-            revoke_grant(s, name, project)
-    except OncographError as exc:
-        exit_with_error(str(exc))
-    if json_out:
-        print_json({"principal": name, "project_id": project, "removed": True})
-    else:
-        out.print(f"{safe(name)} may no longer see controlled data of {safe(project)}")
+    in_transaction(lambda s: revoke_grant(s, name, project))
+    print_result(
+        {"principal": name, "project_id": project, "removed": True},
+        json_out=json_out,
+        text=f"{safe(name)} may no longer see controlled data of {safe(project)}",
+    )
 
 
 @grants_app.command("list")
 def grant_list_cmd(json_out: bool = _JSON) -> None:
     """Every grant, with whether its project is marked controlled."""
-    try:
-        with transaction(store()) as s:
-            rows = list_grants(s)
-    except OncographError as exc:
-        exit_with_error(str(exc))
-    if json_out:
-        print_json(rows)
-        return
-    table = Table(title="grants")
-    for col in ("principal", "project", "project controlled", "granted by", "granted at"):
-        table.add_column(col, overflow="fold")
-    for g in rows:
-        controlled = g["project_controlled"]
-        table.add_row(
+    print_rows(
+        in_transaction(list_grants),
+        json_out=json_out,
+        title="grants",
+        columns=("principal", "project", "project controlled", "granted by", "granted at"),
+        cells=lambda g: (
             safe(g["principal"]),
             safe(g["project_id"]),
-            safe("not in graph" if controlled is None else ("yes" if controlled else "no")),
+            safe(_controlled(g["project_controlled"])),
             safe(g["granted_by"] or "-"),
             safe((g["granted_at"] or "")[:19]),
-        )
-    out.print(table)
+        ),
+    )
+
+
+def _controlled(controlled: bool | None) -> str:
+    return "not in graph" if controlled is None else ("yes" if controlled else "no")
 
 
 def _set_controlled(project: str, controlled: bool, json_out: bool) -> None:
-    try:
-        with transaction(store()) as s:
-            changed = set_project_controlled(s, project, controlled)
-    except OncographError as exc:
-        exit_with_error(str(exc))
+    changed = in_transaction(lambda s: set_project_controlled(s, project, controlled))
     payload: dict[str, Any] = {"project_id": project, "controlled": controlled, "changed": changed}
     if json_out:
         print_json(payload)

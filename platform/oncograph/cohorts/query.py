@@ -39,6 +39,16 @@ from oncograph.cohorts.filters import FilterError, Node, Problem, compile_filter
 #: Terms returned per facet unless asked otherwise.
 DEFAULT_FACET_SIZE = 50
 DEFAULT_BINS = 10
+DEFAULT_FACETS: tuple[str, ...] = (
+    "project.project_id",
+    "primary_site",
+    "demographic.vital_status",
+    "demographic.sex_at_birth",
+    "diagnoses.stage",
+    "diagnoses.age_at_diagnosis",
+    "modalities",
+)
+"""The facets shown when none are asked for (``oncograph facets``; the cohort benchmark measures them)."""
 
 
 def cohort_select(node: Node | None, scope: Scope) -> Select[Any]:

@@ -45,21 +45,22 @@ class CoercionError(ValueError):
     """A value does not fit its column's type."""
 
 
+#: SQLAlchemy column types and what ingestion reads them as; the first match wins (BigInteger is an Integer).
+_COLUMN_TYPES: Final[tuple[tuple[type, ColumnType], ...]] = (
+    (ARRAY, "text[]"),
+    (UUID, "uuid"),
+    (BigInteger, "bigint"),
+    (Integer, "int"),
+    (Double, "float"),
+    (Boolean, "bool"),
+    (Text, "text"),
+)
+
+
 def column_type(sa_type: Any) -> ColumnType:
-    if isinstance(sa_type, ARRAY):
-        return "text[]"
-    if isinstance(sa_type, UUID):
-        return "uuid"
-    if isinstance(sa_type, BigInteger):
-        return "bigint"
-    if isinstance(sa_type, Integer):
-        return "int"
-    if isinstance(sa_type, Double):
-        return "float"
-    if isinstance(sa_type, Boolean):
-        return "bool"
-    if isinstance(sa_type, Text):
-        return "text"
+    for sa_class, kind in _COLUMN_TYPES:
+        if isinstance(sa_type, sa_class):
+            return kind
     raise TypeError(f"no ingest mapping for column type {sa_type!r}")
 
 

@@ -38,6 +38,14 @@ class Kind:
 _PATIENT = ParentLink("patient_id", "patient", "case_id", "_patient", "uuid", required=True)
 _DIAGNOSIS = ParentLink("diagnosis_id", "diagnosis", "diagnosis_id", "_diagnosis", "uuid", required=False)
 
+
+def _biospecimen(name: str, *, under: str) -> Kind:
+    """A biospecimen kind keyed by its GDC UUID ``<name>_id``, of a patient and of the specimen it was cut
+    from (``under``, required)."""
+    parent = ParentLink(f"{under}_id", under, f"{under}_id", f"_{under}", "uuid", required=True)
+    return Kind(name, f"{name}_id", "uuid", (_PATIENT, parent))
+
+
 KINDS: Final[tuple[Kind, ...]] = (
     Kind("program", "name", "text"),
     Kind(
@@ -60,30 +68,10 @@ KINDS: Final[tuple[Kind, ...]] = (
     Kind("exposure", "exposure_id", "uuid", (_PATIENT,)),
     Kind("family_history", "family_history_id", "uuid", (_PATIENT,)),
     Kind("sample", "sample_id", "uuid", (_PATIENT,)),
-    Kind(
-        "portion",
-        "portion_id",
-        "uuid",
-        (_PATIENT, ParentLink("sample_id", "sample", "sample_id", "_sample", "uuid", True)),
-    ),
-    Kind(
-        "analyte",
-        "analyte_id",
-        "uuid",
-        (_PATIENT, ParentLink("portion_id", "portion", "portion_id", "_portion", "uuid", True)),
-    ),
-    Kind(
-        "aliquot",
-        "aliquot_id",
-        "uuid",
-        (_PATIENT, ParentLink("analyte_id", "analyte", "analyte_id", "_analyte", "uuid", True)),
-    ),
-    Kind(
-        "slide",
-        "slide_id",
-        "uuid",
-        (_PATIENT, ParentLink("portion_id", "portion", "portion_id", "_portion", "uuid", True)),
-    ),
+    _biospecimen("portion", under="sample"),
+    _biospecimen("analyte", under="portion"),
+    _biospecimen("aliquot", under="analyte"),
+    _biospecimen("slide", under="portion"),
     Kind("data_file", "file_id", "uuid"),
 )
 

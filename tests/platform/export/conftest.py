@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
-from support.db import release_template
+from support.db import clone_database, drop_database
 
 from oncograph.access import Scope, add_principal, grant, scope_for
 from oncograph.cohorts import saved
@@ -131,30 +131,19 @@ class ExportDB:
         return {str(c): int(i) for c, i in rows}
 
 
-def _admin(server_url: str) -> Engine:
-    return create_engine(server_url, isolation_level="AUTOCOMMIT")
-
-
 @pytest.fixture(scope="module")
 def export_db(pg_server_url: str, sample_url: str, sample_engine: Engine) -> Iterator[ExportDB]:
     """A private copy of the demo's real sample graph for this module (dropped afterwards)."""
     sample_engine.dispose()  # a template database must have no other connections while it is copied
     name = f"oncograph_x{os.getpid()}_{next(_counter)}_test"
-    admin = _admin(pg_server_url)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        release_template(conn, make_url(sample_url).database or "")
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(sample_url).database}"'))
-    url = make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    url = clone_database(pg_server_url, sample_url, name)
     assert "test" in name
     engine = create_engine(url)
     try:
         yield ExportDB(url, engine, sessionmaker(bind=engine, expire_on_commit=False))
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(pg_server_url, name)
 
 
 @pytest.fixture(scope="module")

@@ -81,11 +81,11 @@ def test_harvest_lands_every_case_and_reharvest_is_a_noop(
 def test_faults_do_not_change_the_graph(
     store: MirrorStore, fresh_db_url: str, pg_server_url: str, template_url: str, tmp_path: Path
 ) -> None:
-    from conftest import _clone
     from sqlalchemy import create_engine
+    from support.db import clone_database
 
     clean_url = fresh_db_url
-    faulty_url = _clone(pg_server_url, template_url, f"{Path(fresh_db_url).name}_faulty_test")
+    faulty_url = clone_database(pg_server_url, template_url, f"{Path(fresh_db_url).name}_faulty_test")
     snaps = []
     for url, faults in (
         (clean_url, None),

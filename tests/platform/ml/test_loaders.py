@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import sessionmaker
-from support.db import release_template
+from support.db import clone_database, drop_database
 
 from oncograph.access import Scope
 from oncograph.cohorts import saved
@@ -68,12 +68,7 @@ def export(
     # export serves every test here). A template database must have no other connections while it is copied.
     sample_engine.dispose()
     name = f"oncograph_ml{os.getpid()}_{next(_counter)}_test"
-    admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        release_template(conn, make_url(sample_url).database or "")
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(sample_url).database}"'))
-    url = make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    url = clone_database(pg_server_url, sample_url, name)
     assert "test" in (make_url(url).database or "")
     engine = create_engine(url)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
@@ -133,9 +128,7 @@ def export(
         yield Export(Path(result.destination), result.manifest, {m: dict(v) for m, v in inserted.items()})
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(pg_server_url, name)
 
 
 # -- helpers: expected values straight from the Parquet files -------------------------------------------------

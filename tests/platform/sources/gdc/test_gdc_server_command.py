@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import selectors
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import typer
+from support.servers import read_url
 from typer.testing import CliRunner
 
 from oncograph_cli.commands.gdc_server import gdc_server
@@ -20,27 +19,13 @@ DATA = Path(__file__).resolve().parents[4] / "data" / "gdc"
 RUN = "import typer; from oncograph_cli.commands.gdc_server import gdc_server; typer.run(gdc_server)"
 
 
-def _read_url(proc: subprocess.Popen[str], timeout_s: float = 30.0) -> str:
-    assert proc.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if selector.select(timeout=0.2):
-            line = proc.stdout.readline().strip()
-            if line.startswith("http://"):
-                return line
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-    raise AssertionError("gdc-server printed no URL")
-
-
 @pytest.mark.parametrize("source", ["raw", "built"])
 def test_serves_until_interrupted(source: str, mirror_dir: Path) -> None:
     data = DATA if source == "raw" else mirror_dir
     args = [sys.executable, "-c", RUN, "--data", str(data), "--port", "0", "--latency-ms", "1", "--seed", "3"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        url = _read_url(proc)
+        url = read_url(proc, name="gdc-server")
         status = httpx.get(f"{url}/status", timeout=5).json()
         assert status["data_release"] == "Data Release 45.0 - December 04, 2025"
         total = httpx.get(f"{url}/v0/cases", params={"size": 0}, timeout=5).json()["data"]["pagination"][

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import selectors
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import typer
+from support.servers import read_url
 from typer.testing import CliRunner
 
 from oncograph_cli.commands.pdc_server import pdc_server
@@ -18,25 +17,11 @@ from oncograph_cli.commands.pdc_server import pdc_server
 RUN = "import typer; from oncograph_cli.commands.pdc_server import pdc_server; typer.run(pdc_server)"
 
 
-def _read_url(proc: subprocess.Popen[str], timeout_s: float = 30.0) -> str:
-    assert proc.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if selector.select(timeout=0.2):
-            line = proc.stdout.readline().strip()
-            if line.startswith("http://"):
-                return line
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-    raise AssertionError("pdc-server printed no URL")
-
-
 def test_serves_until_interrupted(pdc_data: Path) -> None:
     args = [sys.executable, "-c", RUN, "--data", str(pdc_data), "--port", "0", "--fail-field", "uiStudy"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        url = _read_url(proc)
+        url = read_url(proc, name="pdc-server")
         assert url.endswith("/graphql")
         catalog = httpx.post(url, json={"query": "{ studyCatalog { pdc_study_id } }"}, timeout=5).json()
         assert [e["pdc_study_id"] for e in catalog["data"]["studyCatalog"]] == [
