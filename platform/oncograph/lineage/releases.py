@@ -124,18 +124,21 @@ _PATIENT_ROWS = (
 
 
 def member_releases(session: Session, version_id: int) -> list[dict[str, Any]]:
-    """The source releases the current rows of a cohort version's members were last seen in: the patients,
-    their clinical and biospecimen rows, their files, their linked IDC patients and series and PDC cases
-    (live rows only). A release that contributed no member row (an empty portal file, another project's harvest) is not
-    one of them, so it cannot make a frozen cohort look changed."""
+    """The source releases a cohort version's members' current rows came from: the release of the document
+    version each live row was built from, for the patients, their clinical and biospecimen rows, their files,
+    their linked IDC patients and series and PDC cases. A release that changed no member row (an empty portal
+    file, a re-import of the same data, another project's harvest) is not one of them, so it cannot make a
+    frozen cohort look changed."""
     members = "SELECT patient_id FROM cohort_member WHERE cohort_version_id = :v"
-    parts = [f"SELECT last_seen_release_id AS rid FROM patient WHERE id IN ({members})"]
+    doc = "JOIN source_document d ON d.id = {}.source_document_id"
+    parts = [f"SELECT d.release_id FROM patient p {doc.format('p')} WHERE p.id IN ({members})"]
     parts += [
-        f"SELECT last_seen_release_id FROM {t} WHERE retired_release_id IS NULL AND patient_id IN ({members})"
+        f"SELECT d.release_id FROM {t} t {doc.format('t')} "
+        f"WHERE t.retired_release_id IS NULL AND t.patient_id IN ({members})"
         for t in _PATIENT_ROWS
     ]
     parts.append(
-        "SELECT f.last_seen_release_id FROM file_patient fp JOIN data_file f ON f.id = fp.file_id "
+        f"SELECT d.release_id FROM file_patient fp JOIN data_file f ON f.id = fp.file_id {doc.format('f')} "
         f"WHERE f.retired_release_id IS NULL AND fp.patient_id IN ({members})"
     )
     idc = (
@@ -143,15 +146,17 @@ def member_releases(session: Session, version_id: int) -> list[dict[str, Any]]:
         "AND ip.patient_id = l.external_id"
     )
     parts.append(
-        f"SELECT ip.last_seen_release_id {idc} WHERE ip.retired_release_id IS NULL AND l.patient_id IN ({members})"
+        f"SELECT d.release_id {idc} {doc.format('ip')} "
+        f"WHERE ip.retired_release_id IS NULL AND l.patient_id IN ({members})"
     )
     parts.append(
-        f"SELECT s.last_seen_release_id {idc} JOIN imaging_series s ON s.idc_patient_id = ip.id "
+        f"SELECT d.release_id {idc} JOIN imaging_series s ON s.idc_patient_id = ip.id {doc.format('s')} "
         f"WHERE s.retired_release_id IS NULL AND l.patient_id IN ({members})"
     )
     parts.append(
-        "SELECT c.last_seen_release_id FROM identity_link l JOIN pdc_case c ON l.commons = 'pdc' "
-        f"AND c.case_id::text = l.external_id WHERE c.retired_release_id IS NULL AND l.patient_id IN ({members})"
+        "SELECT d.release_id FROM identity_link l JOIN pdc_case c ON l.commons = 'pdc' "
+        f"AND c.case_id::text = l.external_id {doc.format('c')} "
+        f"WHERE c.retired_release_id IS NULL AND l.patient_id IN ({members})"
     )
     rows = session.execute(
         text(

@@ -76,7 +76,7 @@ def test_filter_cohort_is_frozen_with_hash_and_releases(sample_factory: sessionm
 
 
 def test_a_cohort_pins_the_releases_of_its_members_rows_only(
-    sample_factory: sessionmaker[Session], gdc_data: Path
+    sample_factory: sessionmaker[Session], gdc_data: Path, tmp_path: Path
 ) -> None:
     """Issue 9 A6: a cohort used to pin the latest release of every source, so importing a header-only portal
     file (a real one: the portal's empty family-history export) became a "release" and made `refresh` report a
@@ -115,6 +115,12 @@ def test_a_cohort_pins_the_releases_of_its_members_rows_only(
 
     empty = gdc_data / "gdc_portal_exports" / "gdc_portal_v2_TCGA-LUAD_family_history_EMPTY.tsv"
     import_portal_files(sample_factory, [empty])
+    # a re-import of the same rows under another file name (a new portal "release" that changes nothing)
+    same = tmp_path / "the-same-luad-clinical.tsv"
+    same.write_bytes(
+        (gdc_data / "gdc_portal_exports" / "gdc_portal_v2_TCGA-LUAD_clinical_first60cases.tsv").read_bytes()
+    )
+    import_portal_files(sample_factory, [same])
     with sample_factory() as s:
         info, diff = saved.refresh(s, v1.id, alice, EVERYTHING)
         assert info.versions == 1 and diff.added == [] and diff.removed == []
@@ -161,8 +167,10 @@ def test_cohort_survives_a_reharvest_and_refresh_reports_the_diff(
         assert diff.added == [died["case_id"]] and diff.removed == [gone["case_id"]]
         assert diff.unchanged == len(before) - 1
         assert _members(s, v1.id, alice, 2) == (before - {gone["case_id"]}) | {died["case_id"]}
-        gdc = next(r for r in info.latest.releases if r["source"] == "gdc")
-        assert gdc["release"].startswith("Data Release 46.0")
+        # the releases the members' rows came from (issue 9 A6): the died patient's document is of release 46,
+        # the unchanged members' documents are still those of release 45
+        gdc = sorted(r["release"] for r in info.latest.releases if r["source"] == "gdc")
+        assert [g[:17] for g in gdc] == ["Data Release 45.0", "Data Release 46.0"]
         assert saved.diff(s, v1.id, alice, 1, 2, scope=Scope.everything()).to_json() == diff.to_json()
         # refreshing again changes nothing: no new version
         info3, diff3 = saved.refresh(s, v1.id, alice, EVERYTHING)
