@@ -43,6 +43,7 @@ class World:
     chol_case: str
     chol_size: int
     harvest_run: int
+    idc_run: int
     export_run: int | None
 
 
@@ -68,6 +69,8 @@ def world(api_db: ApiDb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
     harvest = api_db.scalar(
         "SELECT id FROM run WHERE transform = 'harvest_gdc' AND 'TCGA-CHOL' = ANY(projects) ORDER BY id LIMIT 1"
     )
+    # the IDC import of every TCGA collection (tcga_chol among them): its run touched TCGA-CHOL's patients
+    idc = api_db.scalar("SELECT min(id) FROM run WHERE transform = 'ingest_idc'")
     export_run = api_db.scalar("SELECT max(id) FROM run WHERE transform = 'export_cohort'")
     yield World(
         api_db,
@@ -78,6 +81,7 @@ def world(api_db: ApiDb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
         chol_case,
         cohort["size"],
         harvest,
+        idc,
         export_run,
     )
 
@@ -130,6 +134,7 @@ def test_every_surface_agrees(
 
     runs = _run_ids(client, headers)
     assert (world.harvest_run in runs) is sees
+    assert (world.idc_run in runs) is sees
     assert (client.get(f"/runs/{world.harvest_run}", headers=headers).status_code == 200) is sees
     if world.export_run is not None:
         assert (world.export_run in runs) is sees_export

@@ -80,19 +80,37 @@ def set_run_release(session: Session, run: RunHandle, release_id: int) -> None:
     )
 
 
+# The GDC projects of what run :id read or wrote (see finish_run).
+_TOUCHED_PROJECTS = """
+SELECT pr.project_id FROM patient p JOIN source_document d ON d.id = p.source_document_id
+  JOIN project pr ON pr.id = p.project_id WHERE d.run_id = :id
+UNION
+SELECT pr.project_id FROM idc_patient ip
+  JOIN patient p ON p.submitter_id = ip.patient_id JOIN project pr ON pr.id = p.project_id
+  WHERE ip.source_document_id IN (SELECT id FROM source_document WHERE run_id = :id)
+     OR ip.collection_id IN (SELECT jsonb_array_elements_text(CASE jsonb_typeof(r.parameters -> 'collections')
+          WHEN 'array' THEN r.parameters -> 'collections' ELSE '[]'::jsonb END) FROM run r WHERE r.id = :id)
+UNION
+SELECT pr.project_id FROM pdc_case c
+  JOIN patient p ON p.case_id = c.gdc_case_id OR p.submitter_id = c.case_submitter_id
+  JOIN project pr ON pr.id = p.project_id
+  WHERE c.source_document_id IN (SELECT id FROM source_document WHERE run_id = :id)
+"""
+
+
 def finish_run(
     session: Session, run: RunHandle, *, status: RunStatus, counts: dict[str, Any], error: str | None = None
 ) -> None:
-    """Record the outcome, and add to ``run.projects`` the projects of the patients whose current rows were
-    built from documents this run fetched (what an import touched that its parameters did not name)."""
+    """Record the outcome, and add to ``run.projects`` the GDC projects whose data the run touched that its
+    parameters did not name: the projects of the patients whose current rows were built from documents this
+    run fetched, and of the GDC patients that IDC patients and PDC cases of this run (or, for an IDC import, of
+    the collections it names) stand for — by identity link or by the TCGA barcode. A re-run that changed
+    nothing still names the projects of what it read."""
     session.execute(
         text(
             "UPDATE run SET status = :status, counts = CAST(:counts AS jsonb), error = :error, "
             "finished_at = now(), projects = ARRAY(SELECT DISTINCT x FROM unnest(coalesce(run.projects, '{}') "
-            "|| ARRAY(SELECT DISTINCT pr.project_id FROM patient p "
-            "JOIN source_document d ON d.id = p.source_document_id "
-            "JOIN project pr ON pr.id = p.project_id WHERE d.run_id = :id)) AS x ORDER BY x) "
-            "WHERE id = :id"
+            f"|| ARRAY({_TOUCHED_PROJECTS})) AS x ORDER BY x) WHERE id = :id"
         ),
         {"status": status, "counts": orjson.dumps(counts).decode(), "error": error, "id": run.id},
     )
