@@ -97,14 +97,15 @@ def test_small_counts_are_suppressed(api_db: ApiDb) -> None:
         expect(c["count"]) for c in raw_matrix["combinations"]
     ]
 
-    # a tiny cohort: its total, and the min/max/mean of its one value, are hidden
-    one = {"op": "=", "content": {"field": "submitter_id", "value": "TCGA-BH-A0EA"}}
+    # a tiny cohort: its total, and the min/max/mean of its values, are hidden (a project of 5 patients: a
+    # filter on one barcode is refused to aggregate-only keys, test below)
+    one = {"op": "=", "content": {"field": "project.project_id", "value": "CTSP-DLBCL1"}}
     tiny = client.post(
         "/facets", headers=headers, json={"filters": one, "facets": ["demographic.age_at_index"]}
     ).json()
     assert tiny["total"] == f"<{n}"
     assert tiny["facets"][0]["stats"]["min"] is None and tiny["facets"][0]["stats"]["mean"] is None
-    none = {"op": "=", "content": {"field": "submitter_id", "value": "no such case"}}
+    none = {"op": "=", "content": {"field": "project.project_id", "value": "no such project"}}
     assert client.post("/facets", headers=headers, json={"filters": none}).json()["total"] == 0
 
     listed = {p["project_id"]: p["patients"] for p in client.get("/projects", headers=headers).json()["data"]}
@@ -128,3 +129,63 @@ def test_small_counts_are_suppressed(api_db: ApiDb) -> None:
         },
     ).json()
     assert exact["total"] == 5
+
+
+def test_aggregate_only_access_singles_no_one_out(api_db: ApiDb) -> None:
+    """Issue 9 A3, as a hostile aggregate-only key tried it: a facet of barcodes listed every patient, a filter
+    on one barcode described that person through every other facet, `other_values` counted a suppressed total
+    exactly, and histogram min/max (or bins of width 5e-324) gave single people's exact values."""
+    n = 11
+    client, headers = api_db.client(min_cell_count=n), api_db.user("fac-aggregate", "aggregate")
+
+    # identifier fields are record-level: not as facets, not in filters
+    for body in (
+        {"facets": ["submitter_id"], "size": 1000},
+        {"facets": ["samples.sample_id"]},
+        {"filters": {"op": "in", "content": {"field": "submitter_id", "value": ["TCGA-BH-A0EA"]}}},
+        {
+            "filters": {"op": "=", "content": {"field": "case_id", "value": "x"}},
+            "facets": ["project.project_id"],
+        },
+    ):
+        problem = assert_problem(client.post("/facets", headers=headers, json=body), 403)
+        assert "identifier" in problem["detail"]
+    fields = {f["field"]: f for f in client.get("/fields", headers=headers).json()["data"]}
+    assert fields["submitter_id"]["identifier"] and not fields["project.project_id"]["identifier"]
+
+    # a cohort of fewer than N patients is not described at all (CTSP-DLBCL1 has 5)
+    tiny = {"op": "in", "content": {"field": "project.project_id", "value": ["CTSP-DLBCL1"]}}
+    body = client.post(
+        "/facets",
+        headers=headers,
+        json={
+            "filters": tiny,
+            "facets": ["demographic.vital_status", "diagnoses.age_at_diagnosis"],
+            "modality_matrix": True,
+        },
+    ).json()
+    assert body["total"] == f"<{n}"
+    for facet in body["facets"]:
+        assert facet["buckets"] == [] and facet["missing"] == f"<{n}"
+    assert body["modality_matrix"] == {"total": f"<{n}", "modalities": {}, "combinations": []}
+
+    # a large cohort: every count suppressed, other_values too; no min/max; a hair-thin bin width is widened
+    brca = {"op": "in", "content": {"field": "project.project_id", "value": ["TCGA-BRCA"]}}
+    body = client.post(
+        "/facets",
+        headers=headers,
+        json={
+            "filters": brca,
+            "facets": ["diagnoses.primary_diagnosis", "diagnoses.age_at_diagnosis"],
+            "size": 1,
+            "intervals": {"diagnoses.age_at_diagnosis": 5e-324},
+        },
+    ).json()
+    terms, histogram = body["facets"]
+    small = f"<{n}"
+    assert terms["other_values"] == small or terms["other_values"] >= n
+    assert histogram["stats"]["min"] is None and histogram["stats"]["max"] is None
+    assert histogram["stats"]["mean"] is not None
+    assert histogram["interval"] >= 1 and all(b["to"] > b["from"] for b in histogram["buckets"])
+    assert len(histogram["buckets"]) <= 1000
+    assert all(b["count"] == small or b["count"] >= n for b in histogram["buckets"])

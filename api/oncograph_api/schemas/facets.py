@@ -39,7 +39,7 @@ class TermsFacetPublic(_Output):
         description="Patients per value, most first (a patient counts once per value)."
     )
     missing: SuppressedCount
-    other_values: int = Field(description="Distinct values beyond `size` not returned.")
+    other_values: SuppressedCount = Field(description="Distinct values beyond `size` not returned.")
 
 
 class HistogramBucket(_Output):

@@ -28,6 +28,11 @@ class FieldInfo(_Output):
     values: list[str] | None = Field(
         default=None, description="The known values, for enumerations oncograph defines."
     )
+    identifier: bool = Field(
+        default=False,
+        description="Its values name single patients or records (ids, barcodes, file names): aggregate-only "
+        "keys may not filter or facet on it.",
+    )
     unit: str | None = Field(
         default=None, description="The unit of a numeric field: days, years, calendar year or bytes."
     )

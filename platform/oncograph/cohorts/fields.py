@@ -60,6 +60,9 @@ from oncograph.db.models import (
 )
 from oncograph.db.models.base import LINEAGE_COLUMNS
 
+#: Fields named ``*_id`` that code a category, not a person or a record.
+_NOT_PERSONAL_IDS = frozenset({"project_id", "collection_id", "sample_type_id", "program_id"})
+
 FieldType = Literal["string", "integer", "number", "boolean"]
 
 
@@ -77,6 +80,15 @@ class Field:
     """The unit of a numeric field (``days``, ``years``, ``bytes``), from the GDC dictionary's conventions."""
 
     @property
+    def identifier(self) -> bool:
+        """Whether the field's values name single patients or records (case ids, barcodes, record ids, file
+        names): filtering or faceting on it singles people out, which aggregate-only access may not."""
+        tail = self.name.rsplit(".", 1)[-1]
+        if tail in _NOT_PERSONAL_IDS:
+            return False
+        return tail in ("case_id", "submitter_id", "file_name", "md5sum") or tail.endswith("_id")
+
+    @property
     def facet(self) -> Literal["terms", "histogram"]:
         return "histogram" if self.type in ("integer", "number") else "terms"
 
@@ -92,6 +104,8 @@ class Field:
             out["values"] = list(self.values)
         if self.unit:
             out["unit"] = self.unit
+        if self.identifier:
+            out["identifier"] = True
         return out
 
 

@@ -103,6 +103,19 @@ class BoolNode:
 Node = Leaf | BoolNode
 
 
+def fields_of(node: Node | None) -> list[Field]:
+    """The fields a parsed filter reads, in order, each once."""
+    found: dict[str, Field] = {}
+    stack = [node] if node is not None else []
+    while stack:
+        current = stack.pop()
+        if isinstance(current, Leaf):
+            found.setdefault(current.field.name, current.field)
+        else:
+            stack.extend(reversed(current.children))
+    return list(found.values())
+
+
 def parse(raw: Any) -> Node | None:
     """Parse and type-check a decoded filter; ``None`` and ``{}`` mean "every patient".
 
@@ -119,14 +132,6 @@ def parse(raw: Any) -> Node | None:
     if problems or node is None:
         raise FilterError(problems or [Problem("filters", "empty filter")])
     return node
-
-
-def fields_of(node: Node | None) -> set[str]:
-    if node is None:
-        return set()
-    if isinstance(node, Leaf):
-        return {node.field.name}
-    return set().union(*(fields_of(c) for c in node.children)) if node.children else set()
 
 
 def _size_problem(raw: Any) -> Problem | None:

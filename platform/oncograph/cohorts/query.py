@@ -34,11 +34,14 @@ from sqlalchemy import (
 from oncograph.access import Scope
 from oncograph.access.policy import visible_patient
 from oncograph.cohorts.fields import FIELDS, PATIENT, Field, get_field, suggest
-from oncograph.cohorts.filters import FilterError, Node, Problem, compile_filter, parse
+from oncograph.cohorts.filters import FilterError, Node, Problem, compile_filter, fields_of, parse
+from oncograph.errors import PermissionDeniedError
 
 #: Terms returned per facet unless asked otherwise.
 DEFAULT_FACET_SIZE = 50
 DEFAULT_BINS = 10
+#: The most bins a histogram facet has over its range; a finer ``interval`` is widened to keep within it.
+MAX_HISTOGRAM_BINS = 1000
 DEFAULT_FACETS: tuple[str, ...] = (
     "project.project_id",
     "primary_site",
@@ -113,6 +116,25 @@ class HistogramFacet:
 
 
 Facet = TermsFacet | HistogramFacet
+
+
+def refuse_identifiers(filters: Any, facet_names: Sequence[str]) -> None:
+    """Refuse a request of an aggregate-only principal that filters or facets on identifier fields (case ids,
+    barcodes, record ids, file names): a facet of barcodes lists people, and a filter on one singles a person
+    out whose values every other facet would then describe.
+
+    Raises:
+        FilterError: the filter or a facet name is invalid.
+        PermissionDeniedError: identifier fields are used.
+    """
+    used = [f.name for f in fields_of(parse(filters)) if f.identifier]
+    used += [f.name for f in resolve_fields(facet_names) if f.identifier and f.name not in used]
+    if used:
+        raise PermissionDeniedError(
+            f"aggregate-only access may not filter or facet on identifier fields ({', '.join(used)})",
+            hint="describe groups by their attributes (project, site, stage, ...); GET /fields marks the "
+            "identifier fields",
+        )
 
 
 def resolve_fields(names: Sequence[str]) -> list[Field]:
@@ -232,6 +254,10 @@ def _histogram(
     if lo is None:
         return HistogramFacet(f.name, interval, [], missing, stats)
     width = interval if interval and interval > 0 else _nice_interval(float(lo), float(hi), bins)
+    if (float(hi) - float(lo)) / width > MAX_HISTOGRAM_BINS:
+        # a width so fine that the bins would outnumber MAX_HISTOGRAM_BINS (5e-324 made bins whose ends are
+        # the same float) is widened; the facet's ``interval`` says the width used
+        width = _nice_interval(float(lo), float(hi), MAX_HISTOGRAM_BINS)
     # exact decimal arithmetic: floor(4.6 / 0.1) must be 46, not 45 (binary floating point)
     step = Decimal(repr(width))
     exact = literal(step, Numeric())
