@@ -142,8 +142,9 @@ def test_grants_and_controlled_projects(fresh_db_url: str, tmp_path: Path) -> No
     flag = _controlled(engine, "TCGA-CHOL")
     assert flag is True
     # a project not ingested yet may be marked (issue 9 A10): its rows take the mark when they arrive
-    later = json.loads(_ok(["projects", "control", "TCGA-NOPE", "--json"], fresh_db_url, tmp_path).stdout)
-    assert later == {"project_id": "TCGA-NOPE", "controlled": True, "changed": True}
+    marked = _ok(["projects", "control", "TCGA-NOPE", "--json"], fresh_db_url, tmp_path)
+    assert json.loads(marked.stdout) == {"project_id": "TCGA-NOPE", "controlled": True, "changed": True}
+    assert "not in the graph (yet)" in marked.stderr  # a typo does not pass silently
     _fails(["projects", "control", "bad id!"], fresh_db_url, tmp_path, "invalid project id")
 
     grants = json.loads(_ok(["grants", "list", "--json"], fresh_db_url, tmp_path).stdout)

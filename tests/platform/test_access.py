@@ -240,3 +240,12 @@ def test_local_principal(db: Session) -> None:
     with pytest.raises(ValidationError, match="no API keys") as exc:
         issue_key(db, LOCAL_PRINCIPAL)
     assert "--role admin" in exc.value.hint
+
+
+def test_a_misspelt_project_is_refused_with_the_right_spelling(db: Session) -> None:
+    """Review of issue 9: `projects control tcga-chol` marked a project that does not exist, leaving TCGA-CHOL
+    open. An id that differs from a known project only in case is refused, naming it."""
+    _make_project(db, "TCGA-CHOL")
+    with pytest.raises(ValidationError, match="did you mean 'TCGA-CHOL'"):
+        set_project_controlled(db, "tcga-chol", True)
+    assert not _controlled(db, "TCGA-CHOL")

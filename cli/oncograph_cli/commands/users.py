@@ -19,6 +19,7 @@ from oncograph.access import (
     issue_key,
     list_grants,
     list_principals,
+    project_known,
     revoke_grant,
     revoke_key,
     set_project_controlled,
@@ -196,7 +197,15 @@ def _controlled(controlled: bool | None) -> str:
 
 
 def _set_controlled(project: str, controlled: bool, json_out: bool) -> None:
-    changed = in_transaction(lambda s: set_project_controlled(s, project, controlled))
+    changed, known = in_transaction(
+        lambda s: (set_project_controlled(s, project, controlled), project_known(s, project))
+    )
+    if not known:
+        err.print(
+            f"[yellow]warning:[/] project {safe(project)} is not in the graph (yet): the mark applies when it is "
+            "ingested; check the id if you meant a project you have (`oncograph status` lists them)",
+            highlight=False,
+        )
     payload: dict[str, Any] = {"project_id": project, "controlled": controlled, "changed": changed}
     if json_out:
         print_json(payload)

@@ -356,6 +356,15 @@ def set_project_controlled(
     later ``projects control``.
     """
     _check_project_id(project_id)
+    if _project_controlled(session, project_id) is None:
+        spelled = session.scalar(
+            select(Project.project_id).where(func.upper(Project.project_id) == project_id.upper()).limit(1)
+        )
+        if spelled is not None:
+            raise ValidationError(
+                f"no project {project_id!r} in the graph; did you mean {spelled!r}?",
+                hint="GDC project ids are case-sensitive (TCGA-BRCA)",
+            )
     previous_mark = session.scalar(
         select(ProjectControl.controlled).where(ProjectControl.project_id == project_id)
     )
