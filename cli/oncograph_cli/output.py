@@ -24,7 +24,12 @@ from rich.table import Table
 
 T = TypeVar("T")
 
-out = Console(highlight=False)
+# Written to a file or a pipe, rich would lay output out for 80 columns and cut table cells; a wide console
+# prints every value whole (`cohort list > f`, `cohort members 1 | cat`).
+_PIPED_WIDTH = 100_000
+
+
+out = Console(highlight=False, width=None if sys.stdout.isatty() else _PIPED_WIDTH)
 err = Console(stderr=True, highlight=False)
 console = err
 """stderr: for what is not the command's result (progress, warnings). Results go to ``out``."""

@@ -154,7 +154,10 @@ def list_cmd(json_out: bool = _JSON) -> None:
                 min_width=19 if col == "created" else None,
             )
         else:
-            table.add_column(col, justify="right" if col in ("patients", "version") else "left")
+            # names are the users' own words: folded onto more lines on a narrow terminal, never cut
+            table.add_column(
+                col, justify="right" if col in ("patients", "version") else "left", overflow="fold"
+            )
     for c in rows:
         table.add_row(
             str(c.id),
