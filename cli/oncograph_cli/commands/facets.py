@@ -117,6 +117,14 @@ def _pct(n: int, total: int) -> str:
     return f"{100 * n / total:.1f}%" if total else "-"
 
 
+def _plain(value: float) -> str:
+    return f"{value:g}"
+
+
+def _in_years(days: float) -> str:
+    return f"{days:g} ({days / 365.25:.1f} y)"
+
+
 def _facet_table(facet: Facet, total: int) -> Table:
     table = Table(title=safe(facet.field), title_justify="left")
     if isinstance(facet, TermsFacet):
@@ -128,15 +136,21 @@ def _facet_table(facet: Facet, total: int) -> Table:
         if facet.other:
             table.add_row(f"({facet.other:,} more values)", "", "")
     else:
-        table.add_column("from")
-        table.add_column("to")
+        field = FIELDS.get(facet.field)
+        unit = field.unit if field else None
+        # day counts are shown in years too (GDC ages at diagnosis are days)
+        shown = _in_years if unit == "days" else _plain
+        suffix = f" ({unit})" if unit else ""
+        table.add_column("from" + suffix)
+        table.add_column("to" + suffix)
         table.add_column("patients", justify="right")
         table.add_column("%", justify="right")
         for lo, hi, n in facet.buckets:
-            table.add_row(f"{lo:g}", f"{hi:g}", f"{n:,}", _pct(n, total))
+            table.add_row(shown(lo), shown(hi), f"{n:,}", _pct(n, total))
         stats = facet.stats
-        if stats.get("min") is not None:
-            table.caption = f"min {stats['min']:g}, mean {stats['mean'] or 0:.1f}, max {stats['max']:g}"
+        lo_, mean, hi_ = stats.get("min"), stats.get("mean"), stats.get("max")
+        if lo_ is not None and hi_ is not None:
+            table.caption = f"min {shown(lo_)}, mean {shown(mean or 0.0)}, max {shown(hi_)}"
     table.add_row(
         "(missing)", *([""] * (len(table.columns) - 3)), f"{facet.missing:,}", _pct(facet.missing, total)
     )

@@ -247,18 +247,31 @@ def _table_fields(prefix: str, model: type[Any], *, exclude: set[str]) -> Iterab
         yield Field(f"{prefix}.{col.name}", kind, f"{model.__tablename__}.{col.name}", build)
 
 
+#: Units the GDC dictionary gives its numeric properties (beyond the ``days_to_*`` and ``year_of_*`` rules).
+_UNITS = {
+    "age_at_index": "years",
+    "relationship_age_at_diagnosis": "years",
+    "years_smoked": "years",
+    "pack_years_smoked": "pack-years",
+    "cigarettes_per_day": "cigarettes per day",
+    "height": "cm",
+    "weight": "kg",
+    "bmi": "kg/m2",
+    "tumor_largest_dimension_diameter": "cm",
+    "file_size": "bytes",
+}
+
+
 def unit_of(name: str) -> str | None:
     """The unit of a numeric GDC property by its name: ``days_to_*`` and ``age_at_diagnosis`` (GDC counts it in
-    days) are days; ``age_at_index`` is years; ``year_of_*`` are calendar years; ``file_size`` is bytes."""
+    days) are days, ``year_of_*`` calendar years, and the properties of :data:`_UNITS` what it says."""
     column = name.rsplit(".", 1)[-1]
-    if column.startswith("days_to_") or column in ("age_at_diagnosis", "relationship_age_at_diagnosis"):
+    if column in _UNITS:
+        return _UNITS[column]
+    if column.startswith("days_to_") or column == "age_at_diagnosis":
         return "days"
-    if column == "age_at_index":
-        return "years"
     if column.startswith("year_of_"):
         return "calendar year"
-    if column == "file_size":
-        return "bytes"
     return None
 
 
@@ -273,7 +286,7 @@ def _with_unit(field: Field) -> Field:
     unit = field.unit or (unit_of(field.name) if field.type in ("integer", "number") else None)
     if unit is None:
         return field
-    note = _UNIT_NOTE.get(unit, "")
+    note = _UNIT_NOTE.get(unit, f" In {unit}.")
     text = field.description if field.description.endswith(".") else field.description + "."
     description = text if note.strip() in text else text + note
     return dataclasses.replace(field, unit=unit, description=description)

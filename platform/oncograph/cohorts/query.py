@@ -40,8 +40,10 @@ from oncograph.errors import PermissionDeniedError
 #: Terms returned per facet unless asked otherwise.
 DEFAULT_FACET_SIZE = 50
 DEFAULT_BINS = 10
-#: The most bins a histogram facet has over its range; a finer ``interval`` is widened to keep within it.
-MAX_HISTOGRAM_BINS = 1000
+#: The most bins a histogram's range is cut into; a finer ``interval`` is widened to keep within it (only bins
+#: holding values are returned, so this bounds float precision, not the answer's size: 5e-324 made bins whose
+#: two ends were the same float).
+MAX_HISTOGRAM_BINS = 1_000_000
 DEFAULT_FACETS: tuple[str, ...] = (
     "project.project_id",
     "primary_site",
@@ -255,8 +257,7 @@ def _histogram(
         return HistogramFacet(f.name, interval, [], missing, stats)
     width = interval if interval and interval > 0 else _nice_interval(float(lo), float(hi), bins)
     if (float(hi) - float(lo)) / width > MAX_HISTOGRAM_BINS:
-        # a width so fine that the bins would outnumber MAX_HISTOGRAM_BINS (5e-324 made bins whose ends are
-        # the same float) is widened; the facet's ``interval`` says the width used
+        # the facet's ``interval`` says the width used
         width = _nice_interval(float(lo), float(hi), MAX_HISTOGRAM_BINS)
     # exact decimal arithmetic: floor(4.6 / 0.1) must be 46, not 45 (binary floating point)
     step = Decimal(repr(width))
