@@ -116,6 +116,9 @@ def fields_of(node: Node | None) -> list[Field]:
     return list(found.values())
 
 
+_ARTICLE = {"string": "a", "integer": "an", "number": "a", "boolean": "a"}
+
+
 def parse(raw: Any) -> Node | None:
     """Parse and type-check a decoded filter; ``None`` and ``{}`` mean "every patient".
 
@@ -248,7 +251,7 @@ def _coerce(field: Field, op: str, value: Any, loc: str, problems: list[Problem]
     if value is None or isinstance(value, dict | list):
         extra = " (use op 'is' with MISSING for absent values)" if value is None else ""
         problems.append(
-            Problem(loc, f"value of '{field.name}' must be a {field.type}, got {_kind(value)}{extra}")
+            Problem(loc, f"value of '{field.name}' must be {_ARTICLE[field.type]} {field.type}, got {_kind(value)}{extra}")
         )
         return None
     if field.type in ("integer", "number"):

@@ -42,10 +42,12 @@ def test_brca_2019_clinical_with_tumor_stage_and_derived_submitter_id() -> None:
         assert all("tumor_stage" in d for d in doc["diagnoses"])
 
 
-def test_brca_2019_parse_is_fast() -> None:
+def test_brca_2019_parse_is_not_quadratic() -> None:
+    # a generous sanity bound, not a performance target (those live in bench/): a quadratic parse of these
+    # 1,036 cases once took minutes; a linear one takes a fraction of a second even on a loaded CI machine
     start = time.perf_counter()
     read_portal_file(BRCA_2019)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 15.0
 
 
 def test_derivation_needs_a_barcode_like_demographic_id(tmp_path: Path) -> None:
