@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import print_result
+from report import graph_and_copy_databases, print_result
 from synthetic import synthetic_cases
 
 from oncograph.db.embedded import start_embedded
@@ -92,13 +92,7 @@ def main() -> None:
             (mirror / endpoint / "synthetic.json").write_bytes(orjson.dumps(payload))
         (mirror / "status.json").write_bytes(orjson.dumps(RECORDED_STATUS))
         server_url, pg = start_embedded(Path(tmp) / "pg", keep_running=False)
-        admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE bench_graph"))
-            conn.execute(text("CREATE DATABASE bench_copy"))
-        admin.dispose()
-        graph_url = server_url.replace("/postgres?", "/bench_graph?")
-        copy_url = server_url.replace("/postgres?", "/bench_copy?")
+        graph_url, copy_url = graph_and_copy_databases(server_url)
         engine = create_engine(graph_url)
         upgrade(engine)
         factory = sessionmaker(bind=engine)

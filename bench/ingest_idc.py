@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from report import print_result
+from report import graph_and_copy_databases, print_result
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
@@ -133,13 +133,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="oncograph-bench-idc-") as tmp:
         server_url, pg = start_embedded(Path(tmp) / "pg", keep_running=False)
         try:
-            admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text("CREATE DATABASE bench_graph"))
-                conn.execute(text("CREATE DATABASE bench_copy"))
-            admin.dispose()
-            graph_url = server_url.replace("/postgres?", "/bench_graph?")
-            copy_url = server_url.replace("/postgres?", "/bench_copy?")
+            graph_url, copy_url = graph_and_copy_databases(server_url)
 
             table, names = _raw_rows(args.index)
             copy_csv_s = raw_copy_seconds(copy_url, table, names, "csv")

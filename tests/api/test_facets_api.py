@@ -138,6 +138,10 @@ def test_aggregate_only_access_singles_no_one_out(api_db: ApiDb) -> None:
     n = 11
     client, headers = api_db.client(min_cell_count=n), api_db.user("fac-aggregate", "aggregate")
 
+    def post(body: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = client.post("/facets", headers=headers, json=body).json()
+        return answer
+
     # identifier fields are record-level: not as facets, not in filters
     for body in (
         {"facets": ["submitter_id"], "size": 1000},
@@ -155,15 +159,13 @@ def test_aggregate_only_access_singles_no_one_out(api_db: ApiDb) -> None:
 
     # a cohort of fewer than N patients is not described at all (CTSP-DLBCL1 has 5)
     tiny = {"op": "in", "content": {"field": "project.project_id", "value": ["CTSP-DLBCL1"]}}
-    body = client.post(
-        "/facets",
-        headers=headers,
-        json={
+    body = post(
+        {
             "filters": tiny,
             "facets": ["demographic.vital_status", "diagnoses.age_at_diagnosis"],
             "modality_matrix": True,
-        },
-    ).json()
+        }
+    )
     assert body["total"] == f"<{n}"
     for facet in body["facets"]:
         assert facet["buckets"] == [] and facet["missing"] == f"<{n}"
@@ -171,16 +173,14 @@ def test_aggregate_only_access_singles_no_one_out(api_db: ApiDb) -> None:
 
     # a large cohort: every count suppressed, other_values too; no min/max; a hair-thin bin width is widened
     brca = {"op": "in", "content": {"field": "project.project_id", "value": ["TCGA-BRCA"]}}
-    body = client.post(
-        "/facets",
-        headers=headers,
-        json={
+    body = post(
+        {
             "filters": brca,
             "facets": ["diagnoses.primary_diagnosis", "diagnoses.age_at_diagnosis"],
             "size": 1,
             "intervals": {"diagnoses.age_at_diagnosis": 5e-324},
-        },
-    ).json()
+        }
+    )
     terms, histogram = body["facets"]
     small = f"<{n}"
     assert terms["other_values"] == small or terms["other_values"] >= n

@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 
 from oncograph.errors import OncographError
-from oncograph.sources.gdc.mirror import FaultConfig, MirrorStore, build_mirror_directory, run_mirror
+from oncograph.sources.gdc.mirror import MirrorStore, build_mirror_directory, run_mirror
 from oncograph.sources.gdc.mirror.inputs import API_DIR, PORTAL_DIRS
+from oncograph_cli.commands import stand_in
 from oncograph_cli.output import console, exit_with_error
 
 
@@ -29,25 +30,17 @@ def gdc_server(
         "--data",
         help="A built mirror directory, or the raw bundled data (data/gdc), which is built into a temp dir.",
     ),
-    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-    port: int = typer.Option(8765, help="Port to listen on (0 picks a free one)."),
-    fail_rate: float = typer.Option(0.0, help="Share of requests answered 500/502/503."),
-    latency_ms: float = typer.Option(0.0, help="Delay before every answer, milliseconds."),
-    rate_limit: float | None = typer.Option(
-        None, help="Requests per second across all clients; beyond it 429 with Retry-After."
-    ),
-    truncate_rate: float = typer.Option(0.0, help="Share of answers cut off mid-body."),
-    seed: int = typer.Option(0, help="Seed of the fault injection's random draws."),
+    host: str = stand_in.HOST,
+    port: int = stand_in.port(8765),
+    fail_rate: float = stand_in.FAIL_RATE,
+    latency_ms: float = stand_in.LATENCY_MS,
+    rate_limit: float | None = stand_in.RATE_LIMIT,
+    truncate_rate: float = stand_in.TRUNCATE_RATE,
+    seed: int = stand_in.SEED,
 ) -> None:
     """Serve a local GDC-compatible API (/status, /cases, /files, /projects) until Ctrl-C."""
     try:
-        faults = FaultConfig(
-            fail_rate=fail_rate,
-            latency_ms=latency_ms,
-            rate_limit=rate_limit,
-            truncate_rate=truncate_rate,
-            seed=seed,
-        )
+        faults = stand_in.faults(fail_rate, latency_ms, rate_limit, truncate_rate, seed)
         with tempfile.TemporaryDirectory(prefix="oncograph-gdc-mirror-") as tmp:
             if _is_mirror_dir(data):
                 mirror_dir = data

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 
 from oncograph.errors import OncographError
-from oncograph.sources.gdc.mirror import FaultConfig
 from oncograph.sources.pdc.standin import RecordedPdc, run_pdc_standin
+from oncograph_cli.commands import stand_in
 from oncograph_cli.output import console, exit_with_error
 
 
@@ -16,15 +16,13 @@ def pdc_server(
     data: Path = typer.Option(
         Path("data/pdc"), "--data", help="The recorded PDC responses and SDL (data/pdc, see its SOURCES.md)."
     ),
-    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-    port: int = typer.Option(8766, help="Port to listen on (0 picks a free one)."),
-    fail_rate: float = typer.Option(0.0, help="Share of requests answered 500/502/503."),
-    latency_ms: float = typer.Option(0.0, help="Delay before every answer, milliseconds."),
-    rate_limit: float | None = typer.Option(
-        None, help="Requests per second across all clients; beyond it 429 with Retry-After."
-    ),
-    truncate_rate: float = typer.Option(0.0, help="Share of answers cut off mid-body."),
-    seed: int = typer.Option(0, help="Seed of the fault injection's random draws."),
+    host: str = stand_in.HOST,
+    port: int = stand_in.port(8766),
+    fail_rate: float = stand_in.FAIL_RATE,
+    latency_ms: float = stand_in.LATENCY_MS,
+    rate_limit: float | None = stand_in.RATE_LIMIT,
+    truncate_rate: float = stand_in.TRUNCATE_RATE,
+    seed: int = stand_in.SEED,
     fail_field: list[str] | None = typer.Option(
         None,
         "--fail-field",
@@ -33,13 +31,7 @@ def pdc_server(
 ) -> None:
     """Serve a local PDC-compatible GraphQL API (POST /graphql) from the recorded answers until Ctrl-C."""
     try:
-        faults = FaultConfig(
-            fail_rate=fail_rate,
-            latency_ms=latency_ms,
-            rate_limit=rate_limit,
-            truncate_rate=truncate_rate,
-            seed=seed,
-        )
+        faults = stand_in.faults(fail_rate, latency_ms, rate_limit, truncate_rate, seed)
         if not data.is_dir():
             exit_with_error(f"{data} is not a directory; pass --data data/pdc")
         recorded = RecordedPdc.from_directory(data)
