@@ -26,7 +26,6 @@ from oncograph.errors import NotFoundError
 from oncograph.export.job import create_export
 from oncograph.export.options import SEED_MAX, ExportOptions
 from oncograph.export.schema import DEFAULT_STRATIFY, STRATIFY_FIELDS
-from oncograph.export.storage import Destination
 from oncograph_api.deps import ApiState, Caller, CallerDep, CuratorDep, SessionDep, StateDep
 from oncograph_api.errors import parameter, problem_responses
 from oncograph_api.routers.cohorts import CohortId
@@ -64,7 +63,9 @@ class ExportRequest(BaseModel):
         description="train, val, test fractions (non-negative, summing to 1).",
     )
     overwrite: StrictBool = Field(
-        False, description="Replace your earlier export of the same name (its record becomes superseded)."
+        False,
+        description="Replace your earlier export of the same name (its record becomes superseded); refused "
+        "(409) when its folder also holds files the export's manifest does not list.",
     )
 
 
@@ -134,7 +135,8 @@ def _own_export(session: Session, export_id: int, caller: Caller) -> Export:
     description="Queues an export (Parquet tables, Croissant, gdc-client and s5cmd manifests, "
     "patient-level splits) of a cohort version you can see, under your access scope; an export worker runs it. "
     "Poll GET /exports/{id} for status and progress; the destination appears complete or not at all. "
-    "Needs the curator role.",
+    "The destination is checked at once: a name that already holds your export (without overwrite), or whose "
+    "folder holds files the export does not own, is a 409. Needs the curator role.",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def start_export(
@@ -154,17 +156,19 @@ def start_export(
         )
     # a name belongs to its principal: <root>/<principal>/<name> (principal names are path-safe)
     folder = f"{root}/{caller.principal.name}"
+    name = body.name
+    # the destination is checked here (409: the name holds an export and no overwrite, or files that are not
+    # the export's; 422: not a folder), so a bad one is an answer now and never a failed job
     row = create_export(
         session,
         cohort_id=cohort_id,
         principal=caller.principal,
-        destination=f"{folder}/pending",
+        destination=(lambda export_id: f"{folder}/{name or f'export-{export_id}'}"),
         options=options,
         version=body.version,
         scope=caller.scope,
+        endpoint_url=state.settings.s3_endpoint_url,
     )
-    row.destination = Destination(f"{folder}/{body.name or f'export-{row.id}'}").url
-    session.flush()
     # the request's transaction commits when this function returns; a worker then claims the queued job
     return _status(row)
 

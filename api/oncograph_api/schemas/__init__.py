@@ -45,7 +45,14 @@ from oncograph_api.schemas.facets import (
     TermsBucket,
     TermsFacetPublic,
 )
-from oncograph_api.schemas.patients import GraphRecord, Lineage, PatientDetail, PatientPage, PatientSummary
+from oncograph_api.schemas.patients import (
+    CaseIdentity,
+    GraphRecord,
+    Lineage,
+    PatientDetail,
+    PatientPage,
+    PatientSummary,
+)
 from oncograph_api.schemas.problems import Problem, ProblemError
 from oncograph_api.schemas.provenance import LineagePublic, RunPage, RunPublic
 from oncograph_api.schemas.service import FieldInfo, FieldList, Health, ProjectList, ProjectPublic
@@ -57,6 +64,7 @@ __all__ = [
     "PG_INT_MAX",
     "SET_OP_ALIASES",
     "UNSTORABLE_TEXT",
+    "CaseIdentity",
     "CohortCreate",
     "CohortList",
     "CohortPublic",

@@ -10,6 +10,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from oncograph.cohorts.saved import SetOp
 from oncograph.cohorts.survival import SurvivalResult
 from oncograph_api.schemas.base import JSON_INT_MAX, FilterBody, _Input, _integral, _Output
+from oncograph_api.schemas.patients import CaseIdentity
 
 
 class CohortCreate(_Input):
@@ -117,12 +118,8 @@ class RefreshResponse(_Output):
     diff: DiffPublic = Field(description="Against the version that was latest before.")
 
 
-class Member(_Output):
-    case_id: str = Field(description="GDC case UUID.")
-    submitter_id: str | None = Field(description="Case barcode.")
-    project_id: str | None = Field(description="GDC project id.")
-    primary_site: str | None = Field(description="Primary site.")
-    disease_type: str | None = Field(description="Disease type.")
+class Member(CaseIdentity):
+    """A member of a cohort version."""
 
 
 class MemberPage(_Output):

@@ -7,12 +7,17 @@ from pydantic import Field
 from oncograph_api.schemas.base import _Open, _Output
 
 
-class PatientSummary(_Output):
+class CaseIdentity(_Output):
+    """A patient as listings name it: its ids, project, primary site and disease type."""
+
     case_id: str = Field(description="GDC case UUID.", examples=["1f601832-eee3-48fb-acf5-80c4a454f26e"])
     submitter_id: str | None = Field(description="Case barcode.", examples=["TCGA-BH-A0EA"])
     project_id: str | None = Field(description="GDC project id.", examples=["TCGA-BRCA"])
     primary_site: str | None = Field(description="Primary site of the case.")
     disease_type: str | None = Field(description="Disease type of the case.")
+
+
+class PatientSummary(CaseIdentity):
     sex: str | None = Field(description="Normalised sex (sex_at_birth, or gender before 2025).")
     vital_status: str | None = Field(description="Demographic vital status.")
     age_at_index: int | None = Field(description="Age at the index date, in years.")
