@@ -33,14 +33,16 @@ def page_all(client: TestClient, headers: dict[str, str], **params: Any) -> tupl
             return rows, requests
 
 
+def case_ids(db: ApiDb, sql: str) -> list[str]:
+    """The ``case_id`` column of ``sql`` on the test database, in its order."""
+    return [r.case_id for r in db.rows(sql)]
+
+
 def test_keyset_paging_visits_every_patient_once_in_order(api_db: ApiDb) -> None:
     client, headers = api_db.client(), api_db.user("pat-viewer")
-    expected = [
-        r.case_id
-        for r in api_db.rows(
-            "SELECT case_id::text FROM patient WHERE retired_release_id IS NULL ORDER BY submitter_id, id"
-        )
-    ]
+    expected = case_ids(
+        api_db, "SELECT case_id::text FROM patient WHERE retired_release_id IS NULL ORDER BY submitter_id, id"
+    )
     assert len(expected) > 1500
     rows, requests = page_all(client, headers, limit=97)
     assert [r["case_id"] for r in rows] == expected  # no duplicate, no gap, the documented order
@@ -52,14 +54,12 @@ def test_keyset_paging_visits_every_patient_once_in_order(api_db: ApiDb) -> None
 def test_paging_a_sort_with_ties_and_missing_values(api_db: ApiDb) -> None:
     client, headers = api_db.client(), api_db.user("pat-sorter")
     # descending age at first diagnosis: many ties and many patients without a value (they come last)
-    expected = [
-        r.case_id
-        for r in api_db.rows(
-            "SELECT p.case_id::text FROM patient p LEFT JOIN LATERAL (SELECT min(age_at_diagnosis) AS age "
-            "FROM diagnosis d WHERE d.patient_id = p.id AND d.retired_release_id IS NULL) a ON true "
-            "WHERE p.retired_release_id IS NULL ORDER BY a.age DESC NULLS LAST, p.id"
-        )
-    ]
+    expected = case_ids(
+        api_db,
+        "SELECT p.case_id::text FROM patient p LEFT JOIN LATERAL (SELECT min(age_at_diagnosis) AS age "
+        "FROM diagnosis d WHERE d.patient_id = p.id AND d.retired_release_id IS NULL) a ON true "
+        "WHERE p.retired_release_id IS NULL ORDER BY a.age DESC NULLS LAST, p.id",
+    )
     rows, _ = page_all(client, headers, limit=250, sort="-age_at_diagnosis")
     assert [r["case_id"] for r in rows] == expected
     ages = [r["age_at_diagnosis"] for r in rows]
@@ -67,13 +67,11 @@ def test_paging_a_sort_with_ties_and_missing_values(api_db: ApiDb) -> None:
     assert all(a is None for a in ages[ages.index(None) :])
 
     # a filter and another sort: BRCA patients by project then by case UUID
-    brca = [
-        r.case_id
-        for r in api_db.rows(
-            "SELECT p.case_id::text FROM patient p JOIN project pr ON pr.id = p.project_id "
-            "WHERE pr.project_id = 'TCGA-BRCA' AND p.retired_release_id IS NULL ORDER BY p.case_id"
-        )
-    ]
+    brca = case_ids(
+        api_db,
+        "SELECT p.case_id::text FROM patient p JOIN project pr ON pr.id = p.project_id "
+        "WHERE pr.project_id = 'TCGA-BRCA' AND p.retired_release_id IS NULL ORDER BY p.case_id",
+    )
     rows, _ = page_all(client, headers, limit=100, sort="case_id", filters=json.dumps(BRCA))
     assert [r["case_id"] for r in rows] == brca
     assert {r["project_id"] for r in rows} == {"TCGA-BRCA"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import orjson
 from sqlalchemy import text
@@ -124,40 +125,53 @@ def _reuse(rows: list[list[str]], column: str) -> tuple[str, str, str]:
     return first[col], first[case_col], second[case_col]
 
 
+def _luad_with_reused(gdc_data: Path, tmp_path: Path, column: str) -> tuple[Path, str, str, str, int]:
+    """A copy of the real LUAD clinical export in which a later case reuses the first case's ``column`` id:
+    (the file, the reused id, its owner's case, the thief's case, the number of cases)."""
+    rows = _rows(gdc_data / EXPORTS / LUAD)
+    reused, owner, thief = _reuse(rows, column)
+    path = _write_rows(tmp_path / f"clinical_reused_{column.replace('.', '_')}.tsv", rows)
+    return path, reused, owner, thief, len({r[rows[0].index("cases.case_id")] for r in rows[1:]})
+
+
+def _only_quarantined(db: Session, run_id: int, *, thief: str, owner: str, mentions: str) -> Any:
+    """The run's one quarantine entry: the thief's case, with a reason naming the reused id and its owner."""
+    (entry,) = _quarantine(db, run_id)
+    assert entry[0] == thief and mentions in entry[2] and owner in entry[2]
+    return entry
+
+
+def _owner_of(db: Session, table: str, key: str) -> str:
+    """The case UUID of the patient that holds the ``table`` row keyed ``<table>_id = key``."""
+    sql = f"SELECT CAST(p.case_id AS text) FROM {table} t JOIN patient p ON p.id = t.patient_id WHERE t.{table}_id = :k"
+    return str(db.execute(text(sql), {"k": key}).scalar_one())
+
+
 def test_reused_demographic_id_in_a_later_batch_is_quarantined(
     gdc_data: Path, tmp_path: Path, factory: sessionmaker[Session], db: Session
 ) -> None:
     # today: a unique-constraint traceback aborts the import (the first batch stays, the rest is lost)
-    rows = _rows(gdc_data / EXPORTS / LUAD)
-    reused, owner, thief = _reuse(rows, "demographic.demographic_id")
-    path = _write_rows(tmp_path / "clinical_reused_demographic.tsv", rows)
-    total = len({r[rows[0].index("cases.case_id")] for r in rows[1:]})
+    path, reused, owner, thief, total = _luad_with_reused(gdc_data, tmp_path, "demographic.demographic_id")
 
     run, counts, _ = import_portal_files(factory, [path], batch_size=5)
 
     assert counts.quarantined == {"patient": 1}
     assert _count(db, "SELECT count(*) FROM patient") == total - 1
-    (entry,) = _quarantine(db, run.id)
-    assert entry[0] == thief and reused in entry[2] and owner in entry[2]
-    sql = "SELECT CAST(p.case_id AS text) FROM demographic d JOIN patient p ON p.id = d.patient_id WHERE d.demographic_id = :k"
-    assert db.execute(text(sql), {"k": reused}).scalar_one() == owner
+    _only_quarantined(db, run.id, thief=thief, owner=owner, mentions=reused)
+    assert _owner_of(db, "demographic", reused) == owner
 
 
 def test_reused_diagnosis_id_does_not_move_the_diagnosis(
     gdc_data: Path, tmp_path: Path, factory: sessionmaker[Session], db: Session
 ) -> None:
     # today: the second case silently takes the first case's diagnosis (and its treatments)
-    rows = _rows(gdc_data / EXPORTS / LUAD)
-    reused, owner, thief = _reuse(rows, "diagnoses.diagnosis_id")
-    path = _write_rows(tmp_path / "clinical_reused_diagnosis.tsv", rows)
+    path, reused, owner, thief, _ = _luad_with_reused(gdc_data, tmp_path, "diagnoses.diagnosis_id")
 
     run, counts, _ = import_portal_files(factory, [path])
 
     assert counts.quarantined == {"patient": 1}
-    (entry,) = _quarantine(db, run.id)
-    assert entry[0] == thief and f"diagnosis {reused}" in entry[2] and owner in entry[2]
-    sql = "SELECT CAST(p.case_id AS text) FROM diagnosis d JOIN patient p ON p.id = d.patient_id WHERE d.diagnosis_id = :k"
-    assert db.execute(text(sql), {"k": reused}).scalar_one() == owner
+    _only_quarantined(db, run.id, thief=thief, owner=owner, mentions=f"diagnosis {reused}")
+    assert _owner_of(db, "diagnosis", reused) == owner
     assert _count(db, "SELECT count(*) FROM patient WHERE case_id = :c", c=thief) == 0
 
 
