@@ -85,14 +85,18 @@ def test_export_job_lifecycle(api_db: ApiDb, tmp_path: Path, worker: None) -> No
         assert hashlib.sha256((out / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
     assert pq.read_table(out / "patients.parquet").num_rows == cohort["size"] == 51
 
-    # others do not see it; the same name again is a recorded failure unless overwrite
+    # others do not see it; the same name again is refused at once (409, no record) unless overwrite
     other = api_db.user("exp-other", "curator")
     assert_problem(client.get(f"/exports/{job['id']}", headers=other), 404)
     assert [e["id"] for e in client.get("/exports", headers=curator).json()["data"]] == [job["id"]]
-    again = client.post(f"/cohorts/{cohort['id']}/exports", headers=curator, json={"name": "chol-v1"}).json()
-    failed = _wait(client, again["id"], curator)
-    assert failed["status"] == "failed" and "already holds an export" in failed["error"]
-    assert_problem(client.get(f"/exports/{again['id']}/manifest", headers=curator), 404)
+    again = client.post(f"/cohorts/{cohort['id']}/exports", headers=curator, json={"name": "chol-v1"})
+    assert "already holds an export" in assert_problem(again, 409)["detail"]
+    assert [e["id"] for e in client.get("/exports", headers=curator).json()["data"]] == [job["id"]]
+    # the default name is export-<id>, of the id the new record gets
+    unnamed = client.post(f"/cohorts/{cohort['id']}/exports", headers=curator, json={})
+    assert unnamed.status_code == 202, unnamed.text
+    assert unnamed.json()["destination"] == str(tmp_path / "exp-curator" / f"export-{unnamed.json()['id']}")
+    assert _wait(client, unnamed.json()["id"], curator)["status"] == "succeeded"
 
 
 def test_export_needs_the_grant_for_controlled_members(api_db: ApiDb, tmp_path: Path, worker: None) -> None:
@@ -181,3 +185,76 @@ def test_exports_of_a_cohort_hidden_from_the_caller_are_hidden(
         assert job["id"] not in [e["id"] for e in client.get("/exports", headers=dee).json()["data"]]
     finally:
         api_db.execute("UPDATE project SET controlled = false WHERE project_id = 'TCGA-CHOL'")
+
+
+def test_bad_destinations_are_answered_at_post_and_leave_no_record(
+    api_db: ApiDb, tmp_path: Path, worker: None
+) -> None:
+    client = _client(api_db, tmp_path)
+    eve = api_db.user("exp-eve", "curator")
+    cohort = client.post("/cohorts", headers=eve, json={"name": "chol", "filters": CHOL}).json()
+    job = client.post(f"/cohorts/{cohort['id']}/exports", headers=eve, json={"name": "fx"}).json()
+    assert _wait(client, job["id"], eve)["status"] == "succeeded"
+    out = tmp_path / "exp-eve" / "fx"
+    (out / "my_notes.txt").write_text("mine")
+    (out / "models").mkdir()
+    (out / "models" / "model.pt").write_bytes(b"weights")
+    # overwrite of an export folder that holds files the export does not own: 409, naming them
+    refused = client.post(
+        f"/cohorts/{cohort['id']}/exports", headers=eve, json={"name": "fx", "overwrite": True}
+    )
+    detail = assert_problem(refused, 409)["detail"]
+    assert "my_notes.txt" in detail and "models/" in detail and "move them out" in detail
+    assert (out / "my_notes.txt").read_text() == "mine" and (out / "models" / "model.pt").is_file()
+    # a name that is a file in the caller's folder: 422
+    (tmp_path / "exp-eve" / "notes.txt").write_text("x")
+    bad = client.post(f"/cohorts/{cohort['id']}/exports", headers=eve, json={"name": "notes.txt"})
+    assert "is a file, not a folder" in assert_problem(bad, 422)["detail"]
+    assert [e["id"] for e in client.get("/exports", headers=eve).json()["data"]] == [job["id"]]
+    assert (
+        api_db.scalar(
+            "SELECT count(*) FROM export WHERE principal_id = "
+            "(SELECT id FROM principal WHERE name = 'exp-eve')"
+        )
+        == 1
+    )
+
+
+def test_runs_of_the_local_operators_exports_are_not_everyones(api_db: ApiDb, tmp_path: Path) -> None:
+    from oncograph.access import Scope, ensure_local_principal
+    from oncograph.cohorts import saved
+    from oncograph.db import transaction
+    from oncograph.export.job import ExportOptions, create_export, run_export
+
+    # what `oncograph cohort create` + `oncograph export` do: a private cohort of the local operator
+    with transaction(api_db.sessions) as s:
+        local = ensure_local_principal(s)
+        made = saved.create_from_filter(
+            s, name="operator's private", filters=CHOL, owner=local, scope=Scope.everything(local.name)
+        )
+        export_id = create_export(
+            s,
+            cohort_id=made.id,
+            principal=local,
+            destination=str(tmp_path / "operator-export"),
+            options=ExportOptions(),
+            scope=Scope.everything(local.name),
+        ).id
+    run_export(sessionmaker(bind=api_db.engine, expire_on_commit=False), export_id)
+    run_id = api_db.scalar("SELECT run_id FROM export WHERE id = :e", e=export_id)
+
+    client = _client(api_db, tmp_path)
+    viewer = api_db.user("runs-viewer")
+    curator = api_db.user("runs-curator", "curator")
+    admin = api_db.user("runs-admin", "admin", grants=["TCGA-CHOL"])
+    for headers in (viewer, curator):
+        listed = client.get("/runs", headers=headers, params={"transform": "export_cohort", "limit": 500})
+        assert listed.status_code == 200, listed.text
+        assert run_id not in [r["id"] for r in listed.json()["data"]]
+        assert_problem(client.get(f"/runs/{run_id}", headers=headers), 404)
+    listed = client.get("/runs", headers=admin, params={"transform": "export_cohort", "limit": 500}).json()
+    assert run_id in [r["id"] for r in listed["data"]]
+    shown = client.get(f"/runs/{run_id}", headers=admin)
+    assert shown.status_code == 200 and shown.json()["parameters"]["cohort_id"] == made.id
+    # the run names the export's owner (the local operator), never "nobody" (everyone's)
+    assert api_db.scalar("SELECT principal_id FROM run WHERE id = :r", r=run_id) == local.id

@@ -8,6 +8,7 @@ import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pyarrow.parquet as pq
 import pytest
@@ -23,6 +24,17 @@ def _run(
     return run_cli(args, db_url, tmp_path, timeout)
 
 
+def _chol_cohort(url: str, tmp_path: Path) -> dict[str, Any]:
+    """Save the TCGA-CHOL cohort with ``oncograph cohort create``; its ``--json`` summary."""
+    filters = tmp_path / "chol.json"
+    filters.write_text(
+        json.dumps({"op": "in", "content": {"field": "project.project_id", "value": ["TCGA-CHOL"]}})
+    )
+    made = _run(["cohort", "create", "--name", "chol", "--filters", str(filters), "--json"], url, tmp_path)
+    assert made.returncode == 0, made.stderr[-2000:]
+    return cast(dict[str, Any], json.loads(made.stdout))
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -30,13 +42,7 @@ def _sha(path: Path) -> str:
 @pytest.mark.slow
 def test_export_cli_and_flow(clone_sample: Callable[[], str], tmp_path: Path) -> None:
     url = clone_sample()
-    filters = tmp_path / "chol.json"
-    filters.write_text(
-        json.dumps({"op": "in", "content": {"field": "project.project_id", "value": ["TCGA-CHOL"]}})
-    )
-    made = _run(["cohort", "create", "--name", "chol", "--filters", str(filters), "--json"], url, tmp_path)
-    assert made.returncode == 0, made.stderr[-2000:]
-    cohort = json.loads(made.stdout)
+    cohort = _chol_cohort(url, tmp_path)
 
     out = tmp_path / "chol-export"
     done = _run(["export", str(cohort["id"]), "--to", str(out), "--seed", "3"], url, tmp_path)
@@ -78,8 +84,8 @@ def test_export_cli_and_flow(clone_sample: Callable[[], str], tmp_path: Path) ->
             )
         ).all()
     engine.dispose()
-    # the refused re-export is recorded as a failed export (nothing published); bad ratios never start one
-    assert [r[0] for r in rows] == ["succeeded", "failed", "succeeded"]
+    # the refused re-export and bad ratios never queue an export (no record)
+    assert [r[0] for r in rows] == ["succeeded", "succeeded"]
     assert rows[-1] == ("succeeded", "succeeded", summary["prefect_flow_run_id"])
 
 
@@ -87,13 +93,7 @@ def test_bad_destinations_and_options_are_clear_errors_and_touch_nothing(
     clone_sample: Callable[[], str], tmp_path: Path
 ) -> None:
     url = clone_sample()
-    filters = tmp_path / "chol.json"
-    filters.write_text(
-        json.dumps({"op": "in", "content": {"field": "project.project_id", "value": ["TCGA-CHOL"]}})
-    )
-    made = _run(["cohort", "create", "--name", "chol", "--filters", str(filters), "--json"], url, tmp_path)
-    assert made.returncode == 0, made.stderr[-2000:]
-    cid = str(json.loads(made.stdout)["id"])
+    cid = str(_chol_cohort(url, tmp_path)["id"])
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
@@ -122,6 +122,9 @@ def test_bad_destinations_and_options_are_clear_errors_and_touch_nothing(
         assert done.returncode == 1, (name, done.stderr[-2000:])
         assert message in done.stderr, (name, done.stderr[-2000:])
         assert "Traceback" not in done.stderr, name
+        # refused before anything starts: no progress bar, no export record, no run
+        assert "starting" not in done.stdout + done.stderr, (name, done.stderr[-2000:])
+        assert _export_records(url) == (0, 0), name
     assert (mine / "notes.txt").read_text() == "keep me" and sorted(p.name for p in mine.iterdir()) == [
         "notes.txt"
     ]
@@ -137,24 +140,46 @@ def test_bad_destinations_and_options_are_clear_errors_and_touch_nothing(
     assert idle.returncode == 0, idle.stderr[-3000:]
     assert json.loads(idle.stdout)["exports_run"] == 0
 
+    # --overwrite never deletes what is not the export's: files added to an export folder refuse it
+    (out / "my_notes.txt").write_text("mine")
+    (out / "models").mkdir()
+    (out / "models" / "model.pt").write_bytes(b"weights")
+    refused = _run(["export", cid, "--to", str(out), "--overwrite"], url, tmp_path)
+    assert refused.returncode == 1, refused.stderr[-2000:]
+    assert "my_notes.txt" in refused.stderr and "models/" in refused.stderr, refused.stderr[-2000:]
+    assert "move them out" in refused.stderr and "Traceback" not in refused.stderr
+    assert "starting" not in refused.stdout + refused.stderr
+    assert (out / "my_notes.txt").read_text() == "mine"
+    assert (out / "models" / "model.pt").read_bytes() == b"weights"
+    assert _export_records(url) == (1, 1)
+
+
+def _export_records(url: str) -> tuple[int, int]:
+    """How many export records and export runs the database holds."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            exports = conn.execute(text("SELECT count(*) FROM export")).scalar_one()
+            runs = conn.execute(
+                text("SELECT count(*) FROM run WHERE transform = 'export_cohort'")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return int(exports), int(runs)
+
 
 def _no_aws(args: list[str], url: str, tmp_path: Path, home: Path) -> subprocess.CompletedProcess[str]:
     import os
-    import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        {
-            "ONCOGRAPH_DATABASE_URL": url,
-            "ONCOGRAPH_HOME": str(tmp_path / "home"),
-            "PREFECT_HOME": str(tmp_path / "prefect"),
+    return run_cli(
+        args,
+        url,
+        tmp_path,
+        environ={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        extra_env={
             "AWS_CONFIG_FILE": str(home / "config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
             "AWS_EC2_METADATA_DISABLED": "true",
             "ONCOGRAPH_S3_ENDPOINT_URL": "http://127.0.0.1:9",
-            "COLUMNS": "200",
-        }
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "oncograph_cli", *args], env=env, capture_output=True, text=True, timeout=240
+        },
     )

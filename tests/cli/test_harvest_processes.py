@@ -68,9 +68,9 @@ def reference(
     store: MirrorStore, tmp_path_factory: pytest.TempPathFactory, pg_server_url: str, template_url: str
 ):  # type: ignore[no-untyped-def]
     """The graph of one clean, uninterrupted harvest."""
-    from conftest import _clone
+    from support.db import clone_database
 
-    url = _clone(pg_server_url, template_url, f"oncograph_reference_{os.getpid()}_test")
+    url = clone_database(pg_server_url, template_url, f"oncograph_reference_{os.getpid()}_test")
     tmp = tmp_path_factory.mktemp("ref")
     with serve_mirror(store) as gdc:
         done = subprocess.run(

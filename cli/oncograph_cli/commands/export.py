@@ -2,7 +2,8 @@
 
 Local folder, ``file:///path`` or ``s3://bucket/prefix`` (credentials from the environment;
 ``ONCOGRAPH_S3_ENDPOINT_URL`` for another endpoint). Published atomically: the destination appears complete or
-not at all, and only a new or empty folder or an earlier export (with ``--overwrite``) is written. The export
+not at all, and only a new or empty folder or an earlier export (with ``--overwrite``, and only when the folder
+holds nothing but that export's files) is written. The destination is checked before anything runs. The export
 is queued as a job like the API's (docs/adr/0005-export-jobs.md) and then run at once in this process with a
 progress bar; ``--flow`` runs it as the Prefect flow ``export_cohort``.
 """
@@ -81,6 +82,8 @@ def _run(
     cohort_id: int, destination: str, options: ExportOptions, version: int | None, *, quiet: bool
 ) -> dict[str, Any]:
     factory = store()
+    endpoint_url = get_settings().s3_endpoint_url
+    # the destination is checked when the export is queued: a bad one exits here, with no export record
     with transaction(factory) as session:
         who = ensure_local_principal(session)
         row = create_export(
@@ -91,6 +94,7 @@ def _run(
             options=options,
             version=version,
             scope=Scope.everything(who.name),
+            endpoint_url=endpoint_url,
         )
         export_id = row.id
     with Progress(
@@ -107,9 +111,7 @@ def _run(
             bar.update(task, description=stage, completed=done, total=max(total, done))
 
         # the job is queued like the API's; this process claims and runs it now (a worker would otherwise)
-        result = run_export(
-            factory, export_id, progress=progress, endpoint_url=get_settings().s3_endpoint_url
-        )
+        result = run_export(factory, export_id, progress=progress, endpoint_url=endpoint_url)
     return {
         "export_id": result.export_id,
         "destination": result.destination,

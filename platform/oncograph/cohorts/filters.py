@@ -251,7 +251,10 @@ def _coerce(field: Field, op: str, value: Any, loc: str, problems: list[Problem]
     if value is None or isinstance(value, dict | list):
         extra = " (use op 'is' with MISSING for absent values)" if value is None else ""
         problems.append(
-            Problem(loc, f"value of '{field.name}' must be {_ARTICLE[field.type]} {field.type}, got {_kind(value)}{extra}")
+            Problem(
+                loc,
+                f"value of '{field.name}' must be {_ARTICLE[field.type]} {field.type}, got {_kind(value)}{extra}",
+            )
         )
         return None
     if field.type in ("integer", "number"):

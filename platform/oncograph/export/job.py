@@ -16,13 +16,14 @@ import os
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from oncograph.access import LOCAL_PRINCIPAL, Scope, scope_for
+from oncograph.access import Scope, scope_for
 from oncograph.access.policy import cohort_hides_members
 from oncograph.cohorts import saved
 from oncograph.db.models import Cohort, CohortMember, CohortVersion, Export, Patient, Principal, Project
@@ -59,36 +60,85 @@ def create_export(
     *,
     cohort_id: int,
     principal: Principal,
-    destination: str,
+    destination: str | Callable[[int], str],
     options: ExportOptions,
     scope: Scope,
     version: int | None = None,
+    endpoint_url: str | None = None,
 ) -> Export:
     """Record a queued export of a cohort version the principal can see under ``scope`` (curator or admin).
+
+    The destination is checked now, so a bad one is an error here and not a failed job: it must be a valid
+    folder or ``s3://`` URL that can be written, be free (no export recorded or published there) unless
+    ``options.overwrite``, and hold nothing but an earlier export's own files (see
+    :func:`check_destination`). The worker checks again when it runs the export.
+
+    Args:
+        destination: a folder, ``file://`` URL or ``s3://bucket/prefix``; or a function of the new export's
+            id that returns one (the API's default name ``export-<id>``).
+        endpoint_url: the S3 endpoint to check an ``s3://`` destination against (default: the settings').
 
     Raises:
         PermissionDeniedError: the principal is not a curator, or the cohort holds patients the scope may
             not see.
         NotFoundError: no such cohort (or version) for this principal and scope.
-        ValidationError: the destination is not a folder, ``file://`` URL or ``s3://bucket/prefix``.
+        ValidationError: the destination is not a folder, ``file://`` URL or ``s3://bucket/prefix``, or it
+            is a file (or under one).
+        ConflictError: the destination holds an export and ``overwrite`` is off, holds files that are not an
+            oncograph export's, or holds an export together with files its manifest does not list.
+        ConfigurationError: the destination cannot be written (permissions, credentials, missing bucket).
     """
     if principal.role not in ("curator", "admin"):
         raise PermissionDeniedError("exports need the curator role", hint="ask an admin for the curator role")
     v = saved.version(session, cohort_id, principal, version, scope=scope)
     _check_visible(session, cohort_id, scope)
+    export_id: int | None = None
+    if callable(destination):
+        export_id = int(
+            session.execute(text("SELECT nextval(pg_get_serial_sequence('export', 'id'))")).scalar_one()
+        )
+        destination = destination(export_id)
+    target = Destination(destination)
+    if target.is_s3:
+        target.endpoint_url = endpoint_url if endpoint_url is not None else _settings_endpoint()
+    check_destination(session, target, options)
     row = Export(
         cohort_id=cohort_id,
         cohort_version=v.version,
         principal_id=principal.id,
-        destination=Destination(destination).url,
+        destination=target.url,
         options=options.to_record(),
         scope=scope.to_json(),
         status="queued",
         progress={"stage": "queued", "done": 0, "total": 0},
     )
+    if export_id is not None:
+        row.id = export_id
     session.add(row)
     session.flush()
     return row
+
+
+def _settings_endpoint() -> str | None:
+    from oncograph.settings import get_settings
+
+    return get_settings().s3_endpoint_url
+
+
+def check_destination(session: Session, destination: Destination, options: ExportOptions) -> None:
+    """Refuse a destination an export could not publish to (changes nothing): one that already holds an
+    export (recorded or published) unless ``overwrite``, one that holds anything but an earlier export's own
+    files, a file, or one that cannot be written."""
+    if not options.overwrite:
+        older = session.execute(
+            select(Export.id).where(Export.destination == destination.url, Export.status == "succeeded")
+        ).first()
+        if older is not None:
+            raise ConflictError(
+                f"{destination.url} already holds an export (export {older[0]})",
+                hint="choose another destination or pass overwrite",
+            )
+    Staging(destination, overwrite=options.overwrite).check_target(create=False)
 
 
 def _check_visible(session: Session, cohort_id: int, scope: Scope) -> None:
@@ -160,7 +210,7 @@ def take(
             "worker": owner,
         },
         prefect_flow_run_id=prefect_flow_run_id,
-        principal_id=None if principal.name == LOCAL_PRINCIPAL else principal.id,
+        principal_id=row.principal_id,  # the export's owner, the local operator too: never everyone's
         projects=list(projects),
     )
     session.execute(
@@ -392,6 +442,7 @@ __all__ = [
     "ExportResult",
     "Heartbeat",
     "Progress",
+    "check_destination",
     "create_export",
     "new_worker_id",
     "recorded_scope",

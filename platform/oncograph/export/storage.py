@@ -12,7 +12,11 @@ Everything is written under a staging location first; publishing makes the whole
 
 Only a destination that holds nothing, or an earlier oncograph export (a ``manifest.json`` with our
 ``export_schema_version``), may be written: a folder or prefix with anything else in it is refused, with or
-without ``overwrite``, so an export never deletes files that are not an export.
+without ``overwrite``, so an export never deletes files that are not an export. ``overwrite`` replaces an
+earlier export only when the folder (prefix) holds exactly that export's files: every file and folder is
+compared with the manifest's file list (``manifest.json`` itself included; nothing is ignored, hidden files
+neither), and anything else refuses the overwrite, naming what is in the way. The check runs when the export
+is queued, when it starts, and again when it publishes.
 
 A local destination may be given as a path or a ``file://`` URL (``file:///data/x``, ``file://localhost/x``).
 
@@ -53,6 +57,47 @@ def is_export_manifest(data: bytes) -> dict[str, Any] | None:
     if isinstance(doc, dict) and MANIFEST_MARK in doc and isinstance(doc.get("files"), list):
         return doc
     return None
+
+
+def owned_paths(manifest: dict[str, Any]) -> set[str]:
+    """The relative paths an export owns: its manifest's files and ``manifest.json``."""
+    paths = {MANIFEST}
+    for entry in manifest.get("files") or ():
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+            paths.add(entry["path"])
+    return paths
+
+
+def local_foreign(root: Path, owned: set[str]) -> list[str]:
+    """Files and folders under ``root`` that are not among ``owned`` (relative paths): the topmost foreign
+    entries, folders with a trailing ``/``. Nothing is ignored; a symlink or an unreadable folder is foreign."""
+    folders = {"/".join(parts[:i]) for parts in (p.split("/") for p in owned) for i in range(1, len(parts))}
+    found: list[str] = []
+
+    def unreadable(exc: OSError) -> None:
+        where = Path(str(exc.filename or root))
+        found.append(f"{where.relative_to(root).as_posix() if where != root else '.'}/")
+
+    for here, dirs, files in os.walk(root, onerror=unreadable):
+        rel = Path(here).relative_to(root).as_posix()
+        prefix = "" if rel == "." else f"{rel}/"
+        for name in sorted(dirs):
+            if f"{prefix}{name}" not in folders or os.path.islink(os.path.join(here, name)):
+                found.append(f"{prefix}{name}/")
+                dirs.remove(name)  # reported as one entry; never walked into
+        found.extend(f"{prefix}{name}" for name in sorted(files) if f"{prefix}{name}" not in owned)
+    return sorted(found)
+
+
+def foreign_files_error(url: str, foreign: list[str]) -> ConflictError:
+    """The refusal to overwrite an export whose folder also holds ``foreign`` paths (up to 5 are named)."""
+    shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+    todo = f"move them out of {url} and try again, or export elsewhere"
+    return ConflictError(
+        f"{url} holds an oncograph export and {len(foreign)} file(s) or folder(s) its manifest does not list "
+        f"({shown}); overwrite never deletes what is not the export's own: {todo}",
+        hint=todo,
+    )
 
 
 def _local_path(url: str) -> str:
@@ -138,9 +183,11 @@ class Staging:
             self.root = str(final.parent / f".{final.name}.staging-{self.token}")
         self.written: list[str] = []
 
-    def check_target(self) -> None:
+    def check_target(self, *, create: bool = True) -> None:
         """Fail early when the destination cannot be written: it holds something that is not an oncograph
-        export, it holds an export and ``overwrite`` is off, it is a file, or access is denied."""
+        export, it holds an export and ``overwrite`` is off, it holds an export and files the export's
+        manifest does not list, it is a file, or access is denied. ``create`` makes the missing parent
+        folders (the worker); without it nothing is changed (the check when the export is queued)."""
         if self.destination.is_s3:
             final = self.destination.url[5:]
             with self._s3_errors():
@@ -151,37 +198,89 @@ class Staging:
                     raise ConfigurationError(
                         f"bucket of {self.destination.url} does not exist", hint="create it or fix the URL"
                     ) from exc
-                exists = self.published_manifest() is not None
-                if not exists and self.fs.find(final, maxdepth=1) and not self._dead_publish():
-                    raise self._foreign()
+                manifest = self.published_manifest()
+                exists = manifest is not None
+                if exists and self.overwrite:
+                    self._owned_s3_keys(manifest)
+                elif not exists:
+                    self._owned_s3_keys(None)
         else:
             final_path = Path(self.destination.url)
             if final_path.exists() and not final_path.is_dir():
                 raise ValidationError(
                     f"{final_path} is a file, not a folder", hint="choose a folder path (it is created)"
                 )
-            exists = self.published_manifest() is not None
+            manifest = self.published_manifest()
+            exists = manifest is not None
             if not exists and final_path.is_dir() and any(final_path.iterdir()):
                 raise self._foreign()
-            try:
-                final_path.parent.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError) as exc:
-                raise ValidationError(
-                    f"cannot create {final_path}: a parent of it is a file", hint="choose another folder"
-                ) from exc
-            except PermissionError as exc:
-                raise ConfigurationError(f"cannot write to {final_path.parent}: permission denied") from exc
-            if not os.access(final_path.parent, os.W_OK):
-                raise ConfigurationError(f"cannot write to {final_path.parent}")
+            if manifest is not None and self.overwrite:
+                self._refuse_foreign(final_path, manifest)
+            if create:
+                try:
+                    final_path.parent.mkdir(parents=True, exist_ok=True)
+                except (FileExistsError, NotADirectoryError) as exc:
+                    raise self._parent_is_a_file() from exc
+                except PermissionError as exc:
+                    raise ConfigurationError(
+                        f"cannot write to {final_path.parent}: permission denied"
+                    ) from exc
+                if not os.access(final_path.parent, os.W_OK):
+                    raise ConfigurationError(f"cannot write to {final_path.parent}")
+            else:
+                nearest = next(p for p in final_path.parents if p.exists() or p.is_symlink())
+                if not nearest.is_dir():
+                    raise self._parent_is_a_file()
+                if not os.access(nearest, os.W_OK | os.X_OK):
+                    raise ConfigurationError(f"cannot write to {nearest}: permission denied")
         if exists and not self.overwrite:
             raise ConflictError(
                 f"{self.destination.url} already holds an export",
                 hint="choose another destination or pass overwrite",
             )
 
-    def _dead_publish(self) -> bool:
-        """S3: objects without a manifest left by a publish that died (its marker is still there)."""
-        return bool(self.fs.exists(self._marker()))
+    def _parent_is_a_file(self) -> ValidationError:
+        return ValidationError(
+            f"cannot create {self.destination.url}: a parent of it is a file", hint="choose another folder"
+        )
+
+    def _refuse_foreign(self, folder: Path, manifest: dict[str, Any]) -> None:
+        """Raise when ``folder`` (the export's, or it moved aside) holds anything ``manifest`` does not list."""
+        foreign = local_foreign(folder, owned_paths(manifest))
+        if foreign:
+            raise foreign_files_error(self.destination.url, foreign)
+
+    def _s3_keys(self) -> set[str]:
+        final = self.destination.url[5:]
+        return {k for k in self.fs.find(final) if k.startswith(f"{final}/")}
+
+    def _owned_s3_keys(self, manifest: dict[str, Any] | None) -> tuple[set[str], set[str]]:
+        """(the keys under the prefix, those an export may replace: ``manifest``'s and a dead publish's);
+        raises when the prefix holds anything else."""
+        final = self.destination.url[5:]
+        keys = self._s3_keys()
+        dead = self._dead_publish_keys()
+        owned = set(dead or ())
+        if manifest is not None:
+            owned |= {f"{final}/{p}" for p in owned_paths(manifest)}
+        elif keys and dead is None:
+            raise self._foreign()
+        foreign = sorted(k[len(final) + 1 :] for k in keys - owned)
+        if foreign:
+            raise foreign_files_error(self.destination.url, foreign)
+        return keys, owned
+
+    def _dead_publish_keys(self) -> set[str] | None:
+        """S3: the keys a publish that died (its marker is still there) may have left; None without one. A
+        marker that lists nothing (unreadable) owns nothing: every object is then someone else's."""
+        if not self.fs.exists(self._marker()):
+            return None
+        final = self.destination.url[5:]
+        try:
+            doc = json.loads(self.fs.cat_file(self._marker()))
+            return {f"{final}/{p}" for p in doc["paths"] if isinstance(p, str)}
+        except (ValueError, TypeError, KeyError):
+            return set()
 
     def _marker(self) -> str:
         return f"{self.destination.url[5:]}.publishing"
@@ -242,7 +341,8 @@ class Staging:
             raise ConfigurationError(f"S3 error for {self.destination.url}: {exc}", hint=hint) from exc
 
     def publish(self, manifest_bytes: bytes) -> None:
-        """Write the manifest and make the export visible (see the module docstring)."""
+        """Write the manifest and make the export visible (see the module docstring). What is at the
+        destination is checked again first: only an earlier export's own files are ever replaced."""
         if self.fs is None:
             with open(f"{self.root}/{MANIFEST}", "wb") as fh:
                 fh.write(manifest_bytes)
@@ -250,16 +350,30 @@ class Staging:
                 os.fsync(fh.fileno())
             final = Path(self.destination.url)
             aside = None
-            if final.exists():
-                if final.is_dir() and any(final.iterdir()):
-                    if self.published_manifest() is None:
+            if final.exists() or final.is_symlink():
+                if final.is_symlink() or not final.is_dir():
+                    raise ValidationError(
+                        f"{final} is a file or a link, not a folder", hint="export elsewhere"
+                    )
+                old = self.published_manifest()
+                if any(final.iterdir()):
+                    if old is None:
                         raise self._foreign()  # something else appeared there: never delete it
                     if not self.overwrite:
                         raise ConflictError(
                             f"{final} appeared while exporting", hint="export again elsewhere"
                         )
+                    self._refuse_foreign(final, old)
                 aside = final.parent / f".{final.name}.old-{self.token}"
                 final.rename(aside)
+                try:  # again, moved aside: a file written meanwhile is put back with the old export
+                    if old is not None:
+                        self._refuse_foreign(aside, old)
+                    elif any(aside.iterdir()):
+                        raise self._foreign()
+                except BaseException:
+                    aside.rename(final)
+                    raise
             try:
                 os.rename(self.root, final)
             except BaseException:
@@ -271,20 +385,23 @@ class Staging:
             return
         final_prefix = self.destination.url[5:]
         with self._s3_errors():
-            dead = self._dead_publish()
-            if self.published_manifest() is None and self.fs.find(final_prefix, maxdepth=1) and not dead:
-                raise self._foreign()
-            # a marker beside the prefix says "a publish is under way": objects without a manifest next to
-            # it are a dead publish's (replaceable), not someone else's files
+            old = self.published_manifest()
+            if old is not None and not self.overwrite:
+                raise ConflictError(
+                    f"{self.destination.url} appeared while exporting", hint="export again elsewhere"
+                )
+            keys, owned = self._owned_s3_keys(old)
+            new = {f"{final_prefix}/{relative}" for relative in self.written} | {f"{final_prefix}/{MANIFEST}"}
+            # a marker beside the prefix says "a publish is under way" and lists the keys it may leave: objects
+            # without a manifest next to it are a dead publish's (replaceable), not someone else's files
+            listed = sorted(k[len(final_prefix) + 1 :] for k in owned | new)
             with self.fs.open(self._marker(), "wb") as fh:
-                fh.write(self.token.encode())
-            if dead or (self.overwrite and self.fs.exists(f"{final_prefix}/{MANIFEST}")):
-                if self.fs.exists(f"{final_prefix}/{MANIFEST}"):
-                    self.fs.rm(f"{final_prefix}/{MANIFEST}")  # unpublish the old export first
-                keep = {f"{final_prefix}/{relative}" for relative in self.written}
-                stale = [k for k in self.fs.find(final_prefix) if k not in keep]
-                if stale:
-                    self.fs.rm(stale)  # files of the old export the new one lacks
+                fh.write(json.dumps({"token": self.token, "paths": listed}).encode())
+            if f"{final_prefix}/{MANIFEST}" in keys:
+                self.fs.rm(f"{final_prefix}/{MANIFEST}")  # unpublish the old export first
+            stale = sorted(k for k in keys & owned if k not in new)
+            if stale:
+                self.fs.rm(stale)  # files of the old export the new one lacks (never anyone else's)
             for relative in self.written:
                 self.fs.copy(f"{self.root}/{relative}", f"{final_prefix}/{relative}")
             with self.fs.open(f"{final_prefix}/{MANIFEST}", "wb") as fh:
@@ -322,9 +439,14 @@ def remove_stale_staging(destination: Destination) -> int:
     if final.parent.exists():
         for pattern in (f".{final.name}.staging-*", f".{final.name}.old-*"):
             for entry in final.parent.glob(pattern):
-                if pattern.endswith("old-*") and not final.exists():
-                    entry.rename(final)  # a publish died between moving the old export aside and renaming
-                else:
-                    shutil.rmtree(entry, ignore_errors=True)
+                if pattern.endswith("old-*"):
+                    if not final.exists():
+                        entry.rename(final)  # a publish died between moving the old export aside and renaming
+                        removed += 1
+                        continue
+                    old = Staging(Destination(str(entry)), overwrite=True).published_manifest()
+                    if old is None or local_foreign(entry, owned_paths(old)):
+                        continue  # not only an old export's own files: leave it be
+                shutil.rmtree(entry, ignore_errors=True)
                 removed += 1
     return removed

@@ -89,6 +89,7 @@ class ExportDB:
         principal: Principal | None = None,
         options: ExportOptions | None = None,
         scope: Scope | None = None,
+        endpoint_url: str | None = None,
     ) -> int:
         with self.factory() as s, s.begin():
             row = create_export(
@@ -98,6 +99,7 @@ class ExportDB:
                 destination=str(destination),
                 options=options or ExportOptions(),
                 scope=scope or Scope.everything(),
+                endpoint_url=endpoint_url,
             )
             return int(row.id)
 
@@ -112,7 +114,9 @@ class ExportDB:
         endpoint_url: str | None = None,
         progress: Progress | None = None,
     ) -> ExportResult:
-        export_id = self.queue(cohort, destination, principal=principal, options=options, scope=scope)
+        export_id = self.queue(
+            cohort, destination, principal=principal, options=options, scope=scope, endpoint_url=endpoint_url
+        )
         return run_export(self.factory, export_id, progress=progress, endpoint_url=endpoint_url)
 
     def export_row(self, export_id: int) -> Export:

@@ -175,24 +175,97 @@ def test_every_read_of_an_export_sees_one_snapshot(export_db: ExportDB, chol: An
 # -- destinations ---------------------------------------------------------------------------------------
 
 
+def _exports_to(db: ExportDB, destination: Path | str) -> int:
+    return int(db.sql("SELECT count(*) FROM export WHERE destination = :d", d=str(destination))[0][0])
+
+
 def test_overwrite_never_deletes_a_folder_that_is_not_an_export(
     export_db: ExportDB, chol: Any, tmp_path: Path
 ) -> None:
     folder = tmp_path / "my-thesis"
     folder.mkdir()
     (folder / "chapter1.tex").write_text("precious")
-    export_id = export_db.queue(chol, folder, options=ExportOptions(overwrite=True))
+    # refused when queued: no export record, nothing touched
     with pytest.raises(ConflictError, match="not empty and is not an oncograph export") as err:
-        run_export(export_db.factory, export_id)
+        export_db.queue(chol, folder, options=ExportOptions(overwrite=True))
     assert "already holds an export" not in str(err.value)
+    assert _exports_to(export_db, folder) == 0
     assert (folder / "chapter1.tex").read_text() == "precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["my-thesis"]
     # a manifest.json that is not ours does not make it an export either
     (folder / "manifest.json").write_text(json.dumps({"name": "someone else's"}))
-    export_id = export_db.queue(chol, folder, options=ExportOptions(overwrite=True))
     with pytest.raises(ConflictError, match="not an oncograph export"):
-        run_export(export_db.factory, export_id)
+        export_db.queue(chol, folder, options=ExportOptions(overwrite=True))
     assert (folder / "chapter1.tex").read_text() == "precious"
+    # and the worker checks again when it runs: files that appeared after queueing are never deleted
+    later = tmp_path / "later"
+    export_id = export_db.queue(chol, later, options=ExportOptions(overwrite=True))
+    later.mkdir()
+    (later / "chapter2.tex").write_text("precious too")
+    with pytest.raises(ConflictError, match="not empty and is not an oncograph export"):
+        run_export(export_db.factory, export_id)
+    assert export_db.export_row(export_id).status == "failed"
+    assert sorted(p.name for p in later.iterdir()) == ["chapter2.tex"]
+
+
+def _foreign(path: Path) -> None:
+    """What a user adds to an export folder: a note at the top and a model in a new folder."""
+    (path / "my_notes.txt").write_text("mine")
+    (path / "models").mkdir()
+    (path / "models" / "model.pt").write_bytes(b"weights")
+
+
+def test_overwrite_refuses_an_export_folder_that_holds_files_the_manifest_does_not_list(
+    export_db: ExportDB, chol: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "fx"
+    first = export_db.export(chol, path)
+    published = (path / "manifest.json").read_bytes()
+    _foreign(path)
+    with pytest.raises(ConflictError) as err:
+        export_db.queue(chol, path, options=ExportOptions(overwrite=True, seed=2))
+    message = f"{err.value} {err.value.hint}"
+    assert "my_notes.txt" in message and "models/" in message, message
+    assert "move them out" in message and "elsewhere" in message, message
+    assert _exports_to(export_db, path) == 1  # only the first export's record
+    assert (path / "my_notes.txt").read_text() == "mine"
+    assert (path / "models" / "model.pt").read_bytes() == b"weights"
+    assert (path / "manifest.json").read_bytes() == published
+    assert export_db.export_row(first.export_id).status == "succeeded"
+    # an extra folder, even empty, or a hidden file is not the export's either (nothing is ignored)
+    (path / "my_notes.txt").unlink()
+    (path / "models" / "model.pt").unlink()
+    with pytest.raises(ConflictError, match="models/"):
+        export_db.queue(chol, path, options=ExportOptions(overwrite=True))
+    (path / "models").rmdir()
+    (path / ".DS_Store").write_bytes(b"")
+    with pytest.raises(ConflictError, match=r"\.DS_Store"):
+        export_db.queue(chol, path, options=ExportOptions(overwrite=True))
+    (path / ".DS_Store").unlink()
+    # only the export's own files: replaced
+    second = export_db.export(chol, path, options=ExportOptions(overwrite=True, seed=2))
+    assert json.loads((path / "manifest.json").read_text())["export"] == {"id": second.export_id}
+
+
+def test_files_added_to_an_export_while_it_is_replaced_are_kept(
+    export_db: ExportDB, chol: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "fx"
+    export_db.export(chol, path)
+    published = (path / "manifest.json").read_bytes()
+    export_id = export_db.queue(chol, path, options=ExportOptions(overwrite=True, seed=3))
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "croissant" and not (path / "my_notes.txt").exists():
+            _foreign(path)  # after the checks of the queue and of the start of the run
+
+    with pytest.raises(ConflictError, match=r"my_notes\.txt"):
+        run_export(export_db.factory, export_id, progress=progress)
+    assert (path / "my_notes.txt").read_text() == "mine"
+    assert (path / "models" / "model.pt").read_bytes() == b"weights"
+    assert (path / "manifest.json").read_bytes() == published
+    assert export_db.export_row(export_id).status == "failed"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fx"]  # no staging or aside folder left
 
 
 def test_an_empty_folder_is_written(export_db: ExportDB, chol: Any, tmp_path: Path) -> None:
@@ -211,13 +284,55 @@ def test_an_overwritten_export_record_is_superseded(export_db: ExportDB, chol: A
     assert export_db.export_row(second.export_id).status == "succeeded"
 
 
+def test_a_taken_destination_is_refused_when_queued(export_db: ExportDB, chol: Any, tmp_path: Path) -> None:
+    path = tmp_path / "taken"
+    export_db.export(chol, path)
+    with pytest.raises(ConflictError, match="already holds an export"):
+        export_db.queue(chol, path)
+    assert _exports_to(export_db, path) == 1
+    # the record alone (the folder was removed by hand) still holds the name
+    import shutil
+
+    shutil.rmtree(path)
+    with pytest.raises(ConflictError, match="already holds an export"):
+        export_db.queue(chol, path)
+    assert export_db.queue(chol, path, options=ExportOptions(overwrite=True)) > 0
+
+
 def test_a_file_destination_is_refused_clearly(export_db: ExportDB, chol: Any, tmp_path: Path) -> None:
     target = tmp_path / "a-file.txt"
     target.write_text("x")
-    export_id = export_db.queue(chol, target)
+    with pytest.raises(ValidationError, match="is a file, not a folder"):
+        export_db.queue(chol, target)
+    assert _exports_to(export_db, target) == 0
+    assert target.read_text() == "x"
+    # a parent that is a file
+    with pytest.raises(ValidationError, match="a parent of it is a file"):
+        export_db.queue(chol, target / "sub" / "out")
+    assert not list(tmp_path.glob("a-file.txt*/**"))
+    # the worker checks again: a file that appeared after queueing
+    later = tmp_path / "later.txt"
+    export_id = export_db.queue(chol, later)
+    later.write_text("y")
     with pytest.raises(ValidationError, match="is a file, not a folder"):
         run_export(export_db.factory, export_id)
-    assert target.read_text() == "x"
+    assert later.read_text() == "y" and export_db.export_row(export_id).status == "failed"
+
+
+def test_every_export_run_records_the_principal_that_owns_the_export(
+    export_db: ExportDB, chol: Any, tmp_path: Path
+) -> None:
+    from oncograph.access import ensure_local_principal
+
+    with export_db.factory() as s, s.begin():
+        local = ensure_local_principal(s)
+    for who in (local, chol.owner):
+        result = export_db.export(chol, tmp_path / f"by-{who.name}", principal=who)
+        run_principal = export_db.sql(
+            "SELECT r.principal_id FROM export e JOIN run r ON r.id = e.run_id WHERE e.id = :e",
+            e=result.export_id,
+        )[0][0]
+        assert run_principal == who.id, who.name
 
 
 @pytest.mark.parametrize("bad", ["", "   ", "ftp://host/x", "file://otherhost/x", "file:///", "/"])
@@ -240,13 +355,12 @@ def test_s3_without_credentials_is_a_clear_error(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    export_id = export_db.queue(chol, "s3://some-bucket/exports/x")
-    with pytest.raises(Exception) as err:
-        run_export(export_db.factory, export_id, endpoint_url="http://127.0.0.1:9")
     from oncograph.errors import ConfigurationError
 
-    assert isinstance(err.value, ConfigurationError), repr(err.value)
-    assert export_db.export_row(export_id).status == "failed"
+    destination = "s3://some-bucket/exports/x"
+    with pytest.raises(ConfigurationError, match="AWS credentials"):
+        export_db.queue(chol, destination, endpoint_url="http://127.0.0.1:9")
+    assert _exports_to(export_db, destination) == 0
 
 
 @pytest.mark.parametrize("seed", [-1, SEED_MAX + 1, True, 1.5])

@@ -263,43 +263,86 @@ def _failed(graph: S3Graph, export_id: int) -> str:
     return str(row.error)
 
 
-@pytest.mark.parametrize(
-    ("bucket", "when"),
-    [(LOCKED, "checking the destination"), (READONLY, "writing the first file")],
-    ids=["no-access", "read-only"],
-)
+def _exports_to(graph: S3Graph, destination: str) -> int:
+    return int(graph.db.sql("SELECT count(*) FROM export WHERE destination = :d", d=destination)[0][0])
+
+
 def test_access_denied_bucket_is_a_clear_error(
-    graph: S3Graph, moto: Moto, monkeypatch: pytest.MonkeyPatch, bucket: str, when: str
+    graph: S3Graph, moto: Moto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from moto.core.authorization import enable_iam_authentication
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", moto.user_key[0])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", moto.user_key[1])
-    destination = f"s3://{bucket}/exports/chol"
-    export_id = graph.db.queue(graph.chol, destination)
+    # no access at all: refused when queued (no export record)
+    destination = f"s3://{LOCKED}/exports/chol"
     with enable_iam_authentication(), pytest.raises(ConfigurationError) as err:
-        run_export(graph.db.factory, export_id, endpoint_url=moto.url)
+        graph.db.queue(graph.chol, destination, endpoint_url=moto.url)
+    assert "access denied" in str(err.value) and destination in str(err.value)
+    assert "credentials" in err.value.hint and "bucket policy" in err.value.hint
+    assert _exports_to(graph, destination) == 0
+    assert moto.objects(LOCKED) == []
+    # read-only: the bucket can be listed, so the write fails when the worker writes the first file
+    destination = f"s3://{READONLY}/exports/chol"
+    with enable_iam_authentication():
+        export_id = graph.db.queue(graph.chol, destination, endpoint_url=moto.url)
+        with pytest.raises(ConfigurationError) as err:
+            run_export(graph.db.factory, export_id, endpoint_url=moto.url)
     message = str(err.value)
-    assert "access denied" in message and destination in message, when
+    assert "access denied" in message and destination in message
     assert "credentials" in err.value.hint and "bucket policy" in err.value.hint
     assert "access denied" in _failed(graph, export_id)
-    assert moto.objects(bucket) == []  # nothing written, no staging left
+    assert moto.objects(READONLY) == []  # nothing written, no staging left
 
 
 def test_missing_bucket_is_a_clear_error(graph: S3Graph, moto: Moto) -> None:
     destination = "s3://no-such-bucket/exports/chol"
-    export_id = graph.db.queue(graph.chol, destination)
     with pytest.raises(ConfigurationError, match="does not exist") as err:
-        run_export(graph.db.factory, export_id, endpoint_url=moto.url)
+        graph.db.queue(graph.chol, destination, endpoint_url=moto.url)
     assert "no-such-bucket" in str(err.value)
-    assert "does not exist" in _failed(graph, export_id)
+    assert _exports_to(graph, destination) == 0
+
+
+def test_overwrite_refuses_a_prefix_with_objects_the_manifest_does_not_list(
+    graph: S3Graph, moto: Moto
+) -> None:
+    destination = f"s3://{BUCKET}/exports/fx"
+    first = graph.db.export(graph.chol, destination, endpoint_url=moto.url)
+    before = moto.read("exports/fx/manifest.json")
+    moto.s3.put_object(Bucket=BUCKET, Key="exports/fx/my_notes.txt", Body=b"mine")
+    moto.s3.put_object(Bucket=BUCKET, Key="exports/fx/models/model.pt", Body=b"weights")
+    overwrite = ExportOptions(overwrite=True, seed=2)
+    with pytest.raises(ConflictError) as err:
+        graph.db.queue(graph.chol, destination, endpoint_url=moto.url, options=overwrite)
+    assert "my_notes.txt" in str(err.value) and "models/model.pt" in str(err.value)
+    assert "move them out" in str(err.value)
+    assert _exports_to(graph, destination) == 1
+    # objects that appear after the checks are found when publishing, under the publish lock, and kept
+    moto.s3.delete_objects(
+        Bucket=BUCKET,
+        Delete={"Objects": [{"Key": "exports/fx/my_notes.txt"}, {"Key": "exports/fx/models/model.pt"}]},
+    )
+    export_id = graph.db.queue(graph.chol, destination, endpoint_url=moto.url, options=overwrite)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "croissant":
+            moto.s3.put_object(Bucket=BUCKET, Key="exports/fx/my_notes.txt", Body=b"mine")
+
+    with pytest.raises(ConflictError, match=r"my_notes\.txt"):
+        run_export(graph.db.factory, export_id, endpoint_url=moto.url, progress=progress)
+    assert moto.read("exports/fx/my_notes.txt") == b"mine"
+    assert moto.read("exports/fx/manifest.json") == before
+    assert set(moto.objects(prefix="exports/fx/")) == {
+        f"exports/fx/{f['path']}" for f in first.manifest["files"]
+    } | {"exports/fx/manifest.json", "exports/fx/my_notes.txt"}
+    assert not [k for k in moto.objects() if k.startswith("exports/fx.")]  # no staging, no marker
 
 
 def test_kill_while_publishing_publishes_nothing_and_a_rerun_succeeds(
     graph: S3Graph, moto: Moto, kill_export: Callable[..., None]
 ) -> None:
     destination = f"s3://{BUCKET}/exports/killed"
-    export_id = graph.db.queue(graph.chol, destination)
+    export_id = graph.db.queue(graph.chol, destination, endpoint_url=moto.url)
     kill_export(graph.db.url, export_id, "copy:3", moto.url)
     published = moto.objects(prefix="exports/killed/")
     assert len(published) == 3 and "exports/killed/manifest.json" not in published  # not an export
@@ -321,11 +364,10 @@ def test_existing_s3_export_is_replaced_only_with_overwrite(graph: S3Graph, moto
     destination = f"s3://{BUCKET}/exports/replaced"
     graph.db.export(graph.chol, destination, endpoint_url=moto.url)
     before = moto.read("exports/replaced/manifest.json")
-    export_id = graph.db.queue(graph.luad, destination)
     with pytest.raises(ConflictError, match="already holds an export"):
-        run_export(graph.db.factory, export_id, endpoint_url=moto.url)
+        graph.db.queue(graph.luad, destination, endpoint_url=moto.url)
     assert moto.read("exports/replaced/manifest.json") == before
-    assert "already holds an export" in _failed(graph, export_id)
+    assert _exports_to(graph, destination) == 1
 
     result = graph.db.export(
         graph.luad, destination, endpoint_url=moto.url, options=ExportOptions(overwrite=True)
@@ -354,7 +396,7 @@ def test_stale_staging_of_another_process_is_removed_by_a_long_lived_worker(
     graph: S3Graph, moto: Moto
 ) -> None:
     graph.db.export(graph.chol, f"s3://{BUCKET}/jobs/first", endpoint_url=moto.url)
-    # the same worker process then fails an export (the destination is taken) after listing jobs/ ...
+    # the same process then refuses an export (the destination is taken) after listing jobs/ ...
     with pytest.raises(ConflictError):
         graph.db.export(graph.chol, f"s3://{BUCKET}/jobs/first", endpoint_url=moto.url)
     # ... another worker dies while staging jobs/second (what test_kill_while_publishing shows a kill leaves) ...
