@@ -52,14 +52,14 @@ compile() {  # compile <lock name> <extras, comma-separated> [more uv args]
 
 # 1. One resolution of everything: every other lock is cut from it, so a package has one version everywhere.
 compile all all,dev
-# The same pins as constraints, less torch: the test lock takes the CPU torch 2.13.0 file instead.
+# The same pins as constraints for every other lock.
 pins=$(mktemp)
 trap 'rm -f "$pins"; [[ $CHECK == 1 ]] && rm -rf "$work"' EXIT
-grep -oE '^[A-Za-z0-9_.-]+==[^ ]+' "$work/lock-all.txt" | grep -v '^torch==' > "$pins"
+grep -oE '^[A-Za-z0-9_.-]+==[^ ]+' "$work/lock-all.txt" > "$pins"
 
-# 2. What make setup and CI install: core + dev + ml + api + flows, torch 2.13.0 (CPU, ~0.8 GB) instead of
-#    the worker's 2.14.1 (CUDA, ~5.5 GB) until a test needs the worker's compute.
-compile test dev,ml,api,flows -c "$pins" --override "$OUT/torch-cpu.txt"
+# 2. What make setup and CI install: core + dev + ml + api + flows + embed (the embedding tests run the real
+#    encoders, slides and Ray: torch 2.14.1 + torchvision 0.29.1 from the machines' local disk, ~5.5 GB).
+compile test dev,ml,api,flows,embed -c "$pins"
 # 3. One per image (docker/): core + that app's extra.
 compile api api -c "$pins"
 compile ui ui -c "$pins"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from oncograph.cohorts.analysis import similar_in_cohort
+from oncograph.embeddings.similar import similar_in_cohort
 from oncograph_api.deps import CallerDep, SessionDep
 from oncograph_api.errors import parameter, problem_responses
 from oncograph_api.routers.cohorts import CohortId
@@ -36,7 +36,7 @@ def similar(
             max_length=200,
             description="Embedding model.",
             examples=["uni"],
-            # the names oncograph.cohorts.similar accepts
+            # the names oncograph.embeddings.similar accepts
             json_schema_extra={"pattern": "^[A-Za-z0-9._:/@+-]{1,200}$"},
         ),
     ],

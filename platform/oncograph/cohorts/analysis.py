@@ -1,4 +1,5 @@
-"""Use cases over a saved cohort's members: survival (optionally grouped by a field) and similar patients.
+"""Use cases over a saved cohort's members: its visible members and survival (optionally grouped by a field);
+similar patients are :mod:`oncograph.embeddings.similar`.
 
 The API, the CLI and the coming UI call these (routes stay thin). Every read is under an explicit
 :class:`~oncograph.access.Scope`: a cohort the scope may not see does not exist, and members the scope may not
@@ -13,8 +14,7 @@ from sqlalchemy.orm import Session
 
 from oncograph.access import Scope
 from oncograph.cohorts import saved
-from oncograph.cohorts.patients import group_by_field, resolve_patient, visible_patient_ids
-from oncograph.cohorts.similar import Neighbour, similar_patients
+from oncograph.cohorts.patients import group_by_field, visible_patient_ids
 from oncograph.cohorts.survival import SurvivalResult, kaplan_meier
 from oncograph.db.models import Principal
 
@@ -83,32 +83,9 @@ def cohort_survival(
     )
 
 
-def similar_in_cohort(
-    session: Session,
-    cohort_id: int,
-    principal: Principal,
-    *,
-    scope: Scope,
-    patient: str,
-    model: str,
-    k: int = 10,
-) -> list[Neighbour]:
-    """The ``k`` visible members of the cohort's latest version nearest to ``patient`` (a case UUID or barcode
-    the scope may see) by cosine distance between embeddings of ``model``.
-
-    Raises:
-        NotFoundError: no such cohort, patient, or embeddings of the model for the patient.
-        ValidationError: an invalid model name.
-    """
-    _, members = visible_members(session, cohort_id, principal, None, scope=scope)
-    query_patient = resolve_patient(session.connection(), patient, scope)
-    return similar_patients(session, members, query_patient, model, k)
-
-
 __all__ = [
     "MISSING_GROUP",
     "CohortSurvival",
     "cohort_survival",
-    "similar_in_cohort",
     "visible_members",
 ]

@@ -19,6 +19,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from oncograph.access import Scope
+from oncograph.cohorts.analysis import visible_members
+from oncograph.cohorts.patients import resolve_patient
+from oncograph.db.models import Principal
 from oncograph.embeddings.store import check_model, model_dim
 from oncograph.errors import NotFoundError
 
@@ -112,3 +116,25 @@ def _neighbour(row: Any) -> Neighbour:
     return Neighbour(
         case_id=row[0], submitter_id=row[1], project_id=row[2], distance=float(row[3]), object_id=row[4]
     )
+
+
+def similar_in_cohort(
+    session: Session,
+    cohort_id: int,
+    principal: Principal,
+    *,
+    scope: Scope,
+    patient: str,
+    model: str,
+    k: int = 10,
+) -> list[Neighbour]:
+    """The ``k`` visible members of the cohort's latest version nearest to ``patient`` (a case UUID or barcode
+    the scope may see) by cosine distance between embeddings of ``model``.
+
+    Raises:
+        NotFoundError: no such cohort, patient, or embeddings of the model for the patient.
+        ValidationError: an invalid model name.
+    """
+    _, members = visible_members(session, cohort_id, principal, None, scope=scope)
+    query_patient = resolve_patient(session.connection(), patient, scope)
+    return similar_patients(session, members, query_patient, model, k)

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph import embeddings
 from oncograph.access import Scope
-from oncograph.cohorts import similar
 from oncograph.cohorts.query import count
+from oncograph.embeddings import similar
 from oncograph.errors import NotFoundError, ValidationError
 
 MODEL = "test-uni/v1"
