@@ -85,6 +85,16 @@ COMMANDS: dict[str, Lazy] = {
         "app",
         "Saved cohorts: frozen patient lists with the releases they were computed against.",
     ),
+    "embed": Lazy(
+        _C + "embed",
+        "app",
+        "Embed slides, radiology series and clinical text with the registered encoders (on Ray).",
+    ),
+    "encoders": Lazy(
+        _C + "encoders",
+        "encoders",
+        "List the encoders and register foundation-model checkpoints.",
+    ),
 }
 
 

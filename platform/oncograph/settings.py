@@ -66,6 +66,30 @@ class Settings(BaseSettings):
         "come from the environment (boto3's chain).",
     )
 
+    ray_address: str | None = Field(
+        default=None,
+        description="Ray cluster to run embeddings on (`auto`, `ray://head:10001`, `head:6379`). Unset: Ray's own "
+        "RAY_ADDRESS, else a local Ray starts for the run.",
+        examples=["ray://ray-head:10001"],
+    )
+    embed_batch_size: int = Field(
+        default=64, ge=1, le=4096, description="Tiles, slices or texts per encoder call."
+    )
+    embed_actors: int | None = Field(
+        default=None,
+        ge=1,
+        description="Encoder actors: unset = one per GPU when the cluster has GPUs, else one per node.",
+    )
+    embed_readers: int = Field(
+        default=2, ge=1, description="Objects read and tiled at once (CPU tasks, overlapping the encoder)."
+    )
+    embed_reader_cpus: float = Field(
+        default=0.5, gt=0, description="Ray CPUs each reader task reserves (fractional: readers mostly wait)."
+    )
+    embed_threads: int | None = Field(
+        default=None, ge=1, description="Torch threads of a CPU encoder actor; unset = the node's cores."
+    )
+
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()

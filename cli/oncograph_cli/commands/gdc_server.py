@@ -9,6 +9,7 @@ import typer
 
 from oncograph.errors import OncographError
 from oncograph.sources.gdc.mirror import MirrorStore, build_mirror_directory, run_mirror
+from oncograph.sources.gdc.mirror.data_files import DataFiles
 from oncograph.sources.gdc.mirror.inputs import API_DIR, PORTAL_DIRS
 from oncograph_cli.commands import stand_in
 from oncograph_cli.output import console, exit_with_error
@@ -30,6 +31,12 @@ def gdc_server(
         "--data",
         help="A built mirror directory, or the raw bundled data (data/gdc), which is built into a temp dir.",
     ),
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        help="A folder of files (e.g. data/wsi) served on /data/{id}; each id is a stand-in UUID5 of the "
+        "file's SHA-256, not a GDC file id (they are printed at start).",
+    ),
     host: str = stand_in.HOST,
     port: int = stand_in.port(8765),
     fail_rate: float = stand_in.FAIL_RATE,
@@ -38,9 +45,10 @@ def gdc_server(
     truncate_rate: float = stand_in.TRUNCATE_RATE,
     seed: int = stand_in.SEED,
 ) -> None:
-    """Serve a local GDC-compatible API (/status, /cases, /files, /projects) until Ctrl-C."""
+    """Serve a local GDC-compatible API (/status, /cases, /files, /projects, /data) until Ctrl-C."""
     try:
         faults = stand_in.faults(fail_rate, latency_ms, rate_limit, truncate_rate, seed)
+        files = DataFiles.from_directory(data_dir) if data_dir is not None else None
         with tempfile.TemporaryDirectory(prefix="oncograph-gdc-mirror-") as tmp:
             if _is_mirror_dir(data):
                 mirror_dir = data
@@ -58,12 +66,16 @@ def gdc_server(
 
             def ready(url: str) -> None:
                 console.print(f"GDC mirror serving {counts} ({store.status.get('data_release', '?')})")
+                for item in (files or {}).values():
+                    console.print(
+                        f"/data/{item.file_id}  {item.file_name} ({item.size:,} bytes)", highlight=False
+                    )
                 if faults.active:
                     console.print(f"fault injection: {faults}", highlight=False)
                 console.print(f"set ONCOGRAPH_GDC_URL={url} to harvest from it; Ctrl-C stops")
                 typer.echo(url)
 
-            run_mirror(store, host=host, port=port, faults=faults, on_ready=ready)
+            run_mirror(store, host=host, port=port, faults=faults, data_files=files, on_ready=ready)
     except OncographError as exc:
         exit_with_error(str(exc))
     except OSError as exc:

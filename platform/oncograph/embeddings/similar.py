@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from oncograph.access import Scope
 from oncograph.cohorts.analysis import visible_members
-from oncograph.cohorts.patients import resolve_patient
+from oncograph.cohorts.patients import resolve_patient, visible_patient_ids
 from oncograph.db.models import Principal
 from oncograph.embeddings.store import check_model, model_dim
 from oncograph.errors import NotFoundError
@@ -138,3 +138,61 @@ def similar_in_cohort(
     _, members = visible_members(session, cohort_id, principal, None, scope=scope)
     query_patient = resolve_patient(session.connection(), patient, scope)
     return similar_patients(session, members, query_patient, model, k)
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarObject:
+    object_kind: str
+    object_id: str
+    case_id: str | None
+    distance: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "object_kind": self.object_kind,
+            "object_id": self.object_id,
+            "case_id": self.case_id,
+            "distance": self.distance,
+            "similarity": 1.0 - self.distance,
+        }
+
+
+def similar_objects(
+    session: Session, object_kind: str, object_id: str, model: str, *, scope: Scope, k: int = 10
+) -> list[SimilarObject]:
+    """The ``k`` embedded objects nearest to one object by ``model`` (the object itself first, at distance 0),
+    among those of patients the scope may see; objects attached to no patient only for an unrestricted scope."""
+    check_model(model)
+    k = max(1, min(int(k), 1000))
+    row = session.execute(
+        text(
+            "SELECT dim, CAST(vector AS text) FROM embedding WHERE object_kind = :kind AND object_id = :id "
+            "AND model = :m ORDER BY created_at DESC LIMIT 1"
+        ),
+        {"kind": object_kind, "id": object_id, "m": model},
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no {model!r} embedding of {object_kind} {object_id!r}")
+    dim, query = int(row[0]), row[1]
+    rows = session.execute(
+        text(
+            f"SELECT e.object_kind, e.object_id, e.patient_id, p.case_id::text, "
+            f"(e.vector::vector({dim})) <=> CAST(:q AS vector({dim})) AS distance FROM embedding e "
+            "LEFT JOIN patient p ON p.id = e.patient_id WHERE e.model = :m AND e.dim = :d "
+            "ORDER BY distance, e.object_kind, e.object_id"
+        ),
+        {"q": query, "m": model, "d": dim},
+    ).all()
+    visible = set(
+        visible_patient_ids(session.connection(), sorted({r.patient_id for r in rows if r.patient_id}), scope)
+    )
+    out = []
+    for r in rows:
+        if (r.patient_id is None and not scope.unrestricted) or (
+            r.patient_id is not None and r.patient_id not in visible
+        ):
+            continue
+        out.append(SimilarObject(r.object_kind, r.object_id, r.case_id, max(0.0, float(r.distance))))
+        if len(out) == k:
+            break
+    return out

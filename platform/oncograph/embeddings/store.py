@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -22,7 +24,7 @@ _MODEL = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
 
 @dataclass(frozen=True, slots=True)
 class EmbeddingRow:
-    patient_id: int
+    patient_id: int | None
     object_kind: str
     object_id: str
     modality: str
@@ -30,6 +32,48 @@ class EmbeddingRow:
     model_version: str
     vector: Sequence[float]
     run_id: int | None = None
+    source_uri: str | None = None
+    input_sha256: str | None = None
+    attached_by: str = "graph"
+    features_uri: str | None = None
+    features_sha256: str | None = None
+    features_bytes: int | None = None
+    tiles: int | None = None
+    source_text: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+_COLUMNS = (
+    "patient_id",
+    "object_kind",
+    "object_id",
+    "modality",
+    "model",
+    "model_version",
+    "dim",
+    "vector",
+    "run_id",
+    "source_uri",
+    "input_sha256",
+    "attached_by",
+    "features_uri",
+    "features_sha256",
+    "features_bytes",
+    "tiles",
+    "source_text",
+    "details",
+)
+_VALUES = ", ".join(
+    {"vector": "CAST(:vector AS vector)", "details": "CAST(:details AS jsonb)"}.get(c, f":{c}")
+    for c in _COLUMNS
+)
+_UPDATE = ", ".join(
+    f"{c} = EXCLUDED.{c}" for c in _COLUMNS if c not in ("object_kind", "object_id", "model", "model_version")
+)
+_UPSERT = (
+    f"INSERT INTO embedding ({', '.join(_COLUMNS)}) VALUES ({_VALUES}) "
+    f"ON CONFLICT (object_kind, object_id, model, model_version) DO UPDATE SET {_UPDATE}, created_at = now()"
+)
 
 
 def check_model(model: str) -> str:
@@ -76,30 +120,12 @@ def store_embeddings(session: Session, rows: Iterable[EmbeddingRow]) -> int:
     payload = []
     for r in rows:
         check_model(r.model)
-        payload.append(
-            {
-                "patient_id": r.patient_id,
-                "object_kind": r.object_kind,
-                "object_id": r.object_id,
-                "modality": r.modality,
-                "model": r.model,
-                "model_version": r.model_version,
-                "dim": len(r.vector),
-                "vector": "[" + ",".join(repr(float(x)) for x in r.vector) + "]",
-                "run_id": r.run_id,
-            }
-        )
+        values = {c: getattr(r, c) for c in _COLUMNS if c not in ("dim", "vector", "details")}
+        values["dim"] = len(r.vector)
+        values["vector"] = "[" + ",".join(repr(float(x)) for x in r.vector) + "]"
+        values["details"] = orjson.dumps(r.details, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        payload.append(values)
     if not payload:
         return 0
-    session.execute(
-        text(
-            "INSERT INTO embedding (patient_id, object_kind, object_id, modality, model, model_version, dim, "
-            "vector, run_id) VALUES (:patient_id, :object_kind, :object_id, :modality, :model, :model_version, "
-            ":dim, CAST(:vector AS vector), :run_id) "
-            "ON CONFLICT (object_kind, object_id, model, model_version) DO UPDATE SET "
-            "patient_id = EXCLUDED.patient_id, modality = EXCLUDED.modality, dim = EXCLUDED.dim, "
-            "vector = EXCLUDED.vector, run_id = EXCLUDED.run_id"
-        ),
-        payload,
-    )
+    session.execute(text(_UPSERT), payload)
     return len(payload)

@@ -95,6 +95,9 @@ SELECT pr.project_id FROM pdc_case c
   JOIN patient p ON p.case_id = c.gdc_case_id OR p.submitter_id = c.case_submitter_id
   JOIN project pr ON pr.id = p.project_id
   WHERE c.source_document_id IN (SELECT id FROM source_document WHERE run_id = :id)
+UNION
+SELECT pr.project_id FROM embedding e JOIN patient p ON p.id = e.patient_id JOIN project pr ON pr.id = p.project_id
+  WHERE e.run_id = :id
 """
 
 

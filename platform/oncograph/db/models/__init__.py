@@ -26,12 +26,20 @@ from oncograph.db.models.clinical import (
     Treatment,
 )
 from oncograph.db.models.cohorts import Cohort, CohortMember, CohortVersion
-from oncograph.db.models.embeddings import Embedding
+from oncograph.db.models.embeddings import (
+    ATTACHMENTS,
+    ENCODER_MODALITIES,
+    Embedding,
+    EmbeddingFailure,
+    Encoder,
+)
 from oncograph.db.models.exports import EXPORT_STATUSES, Export
 from oncograph.db.models.identity import IdentityLink
 from oncograph.db.models.provenance import Quarantine, Run, SourceDocument, SourceRelease
 
 __all__ = [
+    "ATTACHMENTS",
+    "ENCODER_MODALITIES",
     "EXPORT_STATUSES",
     "ROLES",
     "AccessGrant",
@@ -46,6 +54,8 @@ __all__ = [
     "Demographic",
     "Diagnosis",
     "Embedding",
+    "EmbeddingFailure",
+    "Encoder",
     "Export",
     "Exposure",
     "FamilyHistory",

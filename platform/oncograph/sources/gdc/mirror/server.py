@@ -5,6 +5,8 @@ Routes (each also under ``/v0/``), GET and POST:
 - ``/status`` - the store's status object, flat (no envelope), never faulted.
 - ``/cases``, ``/files``, ``/projects`` - search: ``{"data": {"hits": [...], "pagination": {...}}, "warnings": {}}``.
 - ``/cases/{id}``, ``/files/{id}``, ``/projects/{id}`` - one entity: ``{"data": {...}, "warnings": {}}``.
+- ``/data/{file_id}`` - a file's bytes, when the server was given data files; see
+  :mod:`~oncograph.sources.gdc.mirror.data_files` (stand-in ids, ranges, 403 for controlled files).
 
 Parameters come from the query string and, for POST, from a JSON object body (``filters`` as an object or a
 JSON-encoded string) or a form-encoded body; body values win. Errors are JSON ``{"message": ...}`` with 400
@@ -14,13 +16,15 @@ JSON-encoded string) or a form-encoded body; body values win. Errors are JSON ``
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
 
 from oncograph.sources.faults import FaultConfig, FaultInjector
+from oncograph.sources.gdc.mirror.data_files import DataFile, DataFiles, answer_data
 from oncograph.sources.gdc.mirror.search import RequestError, entity_body, parse_search_params, search_body
 from oncograph.sources.gdc.mirror.store import ENDPOINTS, Endpoint, MirrorStore
 from oncograph.sources.local_server import BackgroundServer, JsonHandler, LocalHTTPServer
@@ -32,9 +36,16 @@ _MAX_BODY = 64 * 1024 * 1024
 class MirrorHTTPServer(LocalHTTPServer):
     """The threading HTTP server; carries the store and the fault injector for its handlers."""
 
-    def __init__(self, address: tuple[str, int], store: MirrorStore, injector: FaultInjector) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        store: MirrorStore,
+        injector: FaultInjector,
+        data_files: Mapping[str, DataFile] | None = None,
+    ) -> None:
         super().__init__(address, _Handler, injector)
         self.store = store
+        self.data_files: Mapping[str, DataFile] = data_files or {}
 
 
 class _Handler(JsonHandler):
@@ -45,7 +56,8 @@ class _Handler(JsonHandler):
         return orjson.dumps({"message": message})
 
     def dispatch(self) -> None:
-        store = cast(MirrorHTTPServer, self.server).store
+        server = cast(MirrorHTTPServer, self.server)
+        store = server.store
         try:
             url = urlsplit(self.path)
             parts = [unquote(p) for p in url.path.split("/") if p]
@@ -54,6 +66,11 @@ class _Handler(JsonHandler):
             params = self._params(url.query)
             if parts == ["status"]:
                 self.send_json(200, orjson.dumps(store.status))
+                return
+            if len(parts) == 2 and parts[0] == "data" and self.command == "GET":
+                decision = self.injector.decide()
+                if not self.send_fault(decision):
+                    answer_data(self, parts[1], files=server.data_files, store=store, decision=decision)
                 return
             if not parts or parts[0] not in ENDPOINTS or len(parts) > 2:
                 raise RequestError(f"no such endpoint: {url.path}", status=404)
@@ -120,10 +137,13 @@ class MirrorServer(BackgroundServer):
         host: str = "127.0.0.1",
         port: int = 0,
         faults: FaultConfig | FaultInjector | None = None,
+        data_files: DataFiles | Path | None = None,
     ) -> None:
-        """Bind the server (``port=0`` picks a free port); ``faults`` is a config or a ready injector."""
+        """Bind the server (``port=0`` picks a free port); ``faults`` is a config or a ready injector;
+        ``data_files`` (a folder, or files already read) are served on ``/data/{stand-in id}``."""
         self.injector = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
-        self.httpd = MirrorHTTPServer((host, port), store, self.injector)
+        files = DataFiles.from_directory(data_files) if isinstance(data_files, Path) else data_files
+        self.httpd = MirrorHTTPServer((host, port), store, self.injector, files)
 
 
 @contextlib.contextmanager
@@ -133,6 +153,7 @@ def serve_mirror(
     host: str = "127.0.0.1",
     port: int = 0,
     faults: FaultConfig | FaultInjector | None = None,
+    data_files: DataFiles | Path | None = None,
 ) -> Iterator[str]:
     """Run a mirror on a background thread for the duration of the ``with`` block and yield its base URL.
 
@@ -143,7 +164,7 @@ def serve_mirror(
         ...     with GdcClient(base_url=url) as client:
         ...         client.status()
     """
-    with MirrorServer(store, host=host, port=port, faults=faults) as server:
+    with MirrorServer(store, host=host, port=port, faults=faults, data_files=data_files) as server:
         yield server.url
 
 
@@ -153,7 +174,8 @@ def run_mirror(
     host: str = "127.0.0.1",
     port: int = 8765,
     faults: FaultConfig | FaultInjector | None = None,
+    data_files: DataFiles | Path | None = None,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve in the foreground until interrupted (Ctrl-C returns normally); ``on_ready`` gets the URL."""
-    MirrorServer(store, host=host, port=port, faults=faults).run_foreground(on_ready)
+    MirrorServer(store, host=host, port=port, faults=faults, data_files=data_files).run_foreground(on_ready)
