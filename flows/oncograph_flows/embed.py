@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import queue
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -31,6 +32,7 @@ from oncograph.embeddings.compute import Encoding, Header, Result, failure_reaso
 from oncograph.embeddings.encoders import EncoderSpec
 from oncograph.embeddings.jobs import EmbedRequest, Job
 from oncograph.embeddings.runner import EmbedSummary, embed
+from oncograph.errors import ConfigurationError
 from oncograph.settings import Settings, get_settings
 
 
@@ -70,6 +72,22 @@ class EncoderActor:
         return self.encoding.texts(texts)
 
 
+def _reachable(address: str) -> None:
+    """Fail at once, with what to do, when nothing listens at a ``host:port`` or ``ray://host:port`` address
+    (Ray itself retries for minutes)."""
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot reach the Ray cluster at {address}: {exc}",
+            hint="check RAY_ADDRESS / ONCOGRAPH_RAY_ADDRESS, or unset it to run on a local Ray",
+        ) from exc
+
+
 def _connect(settings: Settings) -> bool:
     """Join the configured cluster or start a local Ray; True when this call started it."""
     if ray.is_initialized():
@@ -78,7 +96,16 @@ def _connect(settings: Settings) -> bool:
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if address is None:
         kwargs["num_cpus"] = len(os.sched_getaffinity(0))
-    ray.init(address=address, **kwargs)
+    if address is not None:
+        _reachable(address)
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"cannot reach the Ray cluster at {address}: {str(exc).splitlines()[0][:300]}",
+            hint="check RAY_ADDRESS / ONCOGRAPH_RAY_ADDRESS (unset it to run on a local Ray), and RAY_AUTH_TOKEN "
+            "when the cluster uses token authentication",
+        ) from exc
     return True
 
 

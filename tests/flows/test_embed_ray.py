@@ -24,6 +24,12 @@ WSI = REPO / "data" / "wsi"
 RAY = Path(sys.executable).with_name("ray")
 
 
+def _token_env() -> dict[str, str]:
+    import secrets
+
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,12 +88,32 @@ def test_cli_embeds_on_a_local_ray_and_reruns_skip(fresh_db_url: str, tmp_path: 
 def test_bad_input_is_a_clear_error(fresh_db_url: str, tmp_path: Path) -> None:
     done = run_cli(["embed", "slides", "--json", "--mpp", "0.25"], fresh_db_url, tmp_path)
     assert done.returncode != 0 and "nothing to embed" in done.stderr and "Traceback" not in done.stderr
+    port = _free_port()  # nothing listens there
+    unreachable = run_cli(
+        ["embed", "slides", "--paths", str(WSI / "CMU-1-Small-Region.svs"), "--json"],
+        fresh_db_url,
+        tmp_path,
+        extra_env={"RAY_ADDRESS": f"127.0.0.1:{port}"},
+    )
+    assert unreachable.returncode != 0 and "Traceback" not in unreachable.stderr
+    assert "Ray cluster" in unreachable.stderr and "RAY_ADDRESS" in unreachable.stderr
 
 
 def test_sigkill_mid_run_then_resume_gives_the_clean_rows(make_db: Callable[[], str], tmp_path: Path) -> None:
     folder = _slides(tmp_path / "slides", copies=2)
     clean_db, killed_db = make_db(), make_db()
-    args = ["embed", "slides", "--paths", str(folder), "--json", "--mpp", "0.25", "--serial", "--batch-size", "16"]
+    args = [
+        "embed",
+        "slides",
+        "--paths",
+        str(folder),
+        "--json",
+        "--mpp",
+        "0.25",
+        "--serial",
+        "--batch-size",
+        "16",
+    ]
     clean = run_cli(args, clean_db, tmp_path / "clean", timeout=600)
     assert clean.returncode == 0, clean.stderr
     env = {
@@ -121,11 +147,12 @@ def test_sigkill_mid_run_then_resume_gives_the_clean_rows(make_db: Callable[[], 
 
 
 @pytest.fixture()
-def two_node_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+def two_node_cluster(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """A real Ray cluster on this machine: a head node and a second node, each with 1 CPU of its own."""
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Ray clusters authenticate with a token: one per test cluster, given to its nodes and its clients
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **_token_env()}
     temp = Path(f"/tmp/ray-{os.getpid()}-{port}")
     head = subprocess.Popen(
         [
@@ -149,7 +176,7 @@ def two_node_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Pope
     )
     procs = [head]
     try:
-        _wait_nodes(address, 1)
+        _wait_nodes(address, 1, env)
         second = subprocess.Popen(
             [
                 str(RAY),
@@ -168,8 +195,8 @@ def two_node_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Pope
             stderr=subprocess.DEVNULL,
         )
         procs.append(second)
-        _wait_nodes(address, 2)
-        yield address, procs
+        _wait_nodes(address, 2, env)
+        yield address, env
     finally:
         for p in reversed(procs):
             os.killpg(p.pid, signal.SIGTERM)
@@ -178,10 +205,12 @@ def two_node_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Pope
                 p.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+        # whatever a node left running (its GCS, raylet, workers) names the cluster's own temp dir
+        subprocess.run(["pkill", "-9", "-f", str(temp)], check=False)
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def _wait_nodes(address: str, n: int, timeout_s: float = 120) -> None:
+def _wait_nodes(address: str, n: int, env: dict[str, str], timeout_s: float = 120) -> None:
     probe = (
         "import ray,sys; ray.init(address=sys.argv[1], log_to_driver=False); "
         "print(sum(1 for x in ray.nodes() if x['Alive']))"
@@ -189,7 +218,7 @@ def _wait_nodes(address: str, n: int, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         done = subprocess.run(
-            [sys.executable, "-c", probe, address], capture_output=True, text=True, check=False
+            [sys.executable, "-c", probe, address], capture_output=True, text=True, check=False, env=env
         )
         if done.returncode == 0 and done.stdout.strip().splitlines()[-1:] == [str(n)]:
             return
@@ -198,15 +227,16 @@ def _wait_nodes(address: str, n: int, timeout_s: float = 120) -> None:
 
 
 def test_two_node_cluster_runs_work_on_both_nodes(
-    two_node_cluster: tuple[str, list[subprocess.Popen[bytes]]], fresh_db_url: str, tmp_path: Path
+    two_node_cluster: tuple[str, dict[str, str]], fresh_db_url: str, tmp_path: Path
 ) -> None:
-    address, _ = two_node_cluster
+    address, env = two_node_cluster
     folder = _slides(tmp_path / "slides", copies=2)
     done = run_cli(
         ["embed", "slides", "--paths", str(folder), "--json", "--mpp", "0.25", "--batch-size", "32"],
         fresh_db_url,
         tmp_path,
         timeout=600,
+        environ=env,
         extra_env={
             "RAY_ADDRESS": address,
             "ONCOGRAPH_EMBED_ACTORS": "2",

@@ -67,6 +67,13 @@ class ExportRequest(BaseModel):
         description="Replace your earlier export of the same name (its record becomes superseded); refused "
         "(409) when its folder also holds files the export's manifest does not list.",
     )
+    tiles: StrictBool = Field(
+        False,
+        description="Also ship per-tile slide features for multiple-instance learning: each slide embedding's "
+        "HDF5 feature file under tiles/<model>/ (verified against its recorded sha256; a missing or changed "
+        "file fails the export) and a tile-level Parquet dataset tiles/<model>/features.parquet/.",
+        examples=[True],
+    )
 
 
 class ExportStatus(BaseModel):
@@ -153,6 +160,7 @@ def start_export(
             seed=body.seed,
             ratios=(body.ratios[0], body.ratios[1], body.ratios[2]),
             overwrite=body.overwrite,
+            tiles=body.tiles,
         )
     # a name belongs to its principal: <root>/<principal>/<name> (principal names are path-safe)
     folder = f"{root}/{caller.principal.name}"

@@ -42,6 +42,13 @@ def export(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an earlier oncograph export at --to (never other files)."
     ),
+    tiles: bool = typer.Option(
+        False,
+        "--tiles",
+        help="Also ship per-tile slide features for MIL: each slide's HDF5 feature file (verified against "
+        "its recorded sha256; a missing or changed one fails the export) and a tile-level Parquet dataset, "
+        "under tiles/<model>/.",
+    ),
     flow: bool = typer.Option(False, "--flow", help="Run as the Prefect flow export_cohort."),
     json_out: bool = typer.Option(False, "--json", help="Print the manifest summary as JSON."),
 ) -> None:
@@ -56,6 +63,7 @@ def export(
             seed=seed,
             ratios=parts,  # type: ignore[arg-type]  # checked by ExportOptions
             overwrite=overwrite,
+            tiles=tiles,
         )
         if flow:
             from oncograph_flows.export import export_cohort

@@ -84,7 +84,9 @@ def modalities_source(scope: Scope) -> Source:
     e: FromClause = Embedding.__table__.alias("fme")
     sub = union_all(
         select(pm.c.patient_id.label("pid"), pm.c.modality.label("value")).where(*conditions),
-        select(e.c.patient_id.label("pid"), literal("embedding").label("value")).distinct(),
+        select(e.c.patient_id.label("pid"), literal("embedding").label("value"))
+        .where(e.c.patient_id.is_not(None))
+        .distinct(),
     ).subquery("fm")
     return Source(sub.c.pid, sub.c.value, (sub,))
 
@@ -121,6 +123,10 @@ def live_modalities(scope: Scope) -> Source:
         .distinct()
     )
     e: FromClause = Embedding.__table__.alias()
-    parts.append(select(e.c.patient_id.label("pid"), literal("embedding").label("value")).distinct())
+    parts.append(
+        select(e.c.patient_id.label("pid"), literal("embedding").label("value"))
+        .where(e.c.patient_id.is_not(None))
+        .distinct()
+    )
     sub = union_all(*parts).subquery("fm")
     return Source(sub.c.pid, sub.c.value, (sub,))

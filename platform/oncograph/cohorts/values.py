@@ -169,7 +169,7 @@ def link_commons(scope: Scope) -> Source:
 def embedding_col(column: str) -> Callable[[Scope], Source]:
     def build(scope: Scope) -> Source:
         e: FromClause = Embedding.__table__.alias("fe")
-        return Source(e.c.patient_id, e.c[column], (e,))
+        return Source(e.c.patient_id, e.c[column], (e,), (e.c.patient_id.is_not(None),))
 
     return build
 

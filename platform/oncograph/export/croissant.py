@@ -2,14 +2,17 @@
 that what we write is what its validator and record reader accept.
 
 One FileObject per Parquet file (with its SHA-256), one RecordSet per table with every column typed; list
-columns (linked ids, embedding vectors) are ``repeated`` fields. The cohort filter, member hash, releases and
-the survival/primary-diagnosis rules go into the description and the responsible-AI fields.
+columns (linked ids, embedding vectors) are ``repeated`` fields. A Parquet dataset of many files (``--tiles``:
+one per slide) adds a FileSet over its folder for its RecordSet; the HDF5 feature files are FileObjects with
+their hashes. The cohort filter, member hash, releases and the survival/primary-diagnosis rules go into the
+description and the responsible-AI fields.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -37,6 +40,33 @@ def _data_type(t: pa.DataType) -> tuple[Any, bool]:
     return mlc.DataType.TEXT, repeated
 
 
+def _column_of(column: str, **where: str) -> Any:
+    """The Croissant source of one column of a file object or file set (``where``: which one)."""
+    import mlcroissant as mlc
+
+    return mlc.Source(extract=mlc.Extract(column=column), **where)
+
+
+def _record_set(rs_id: str, schema: pa.Schema, source: Callable[[str], Any]) -> Any:
+    import mlcroissant as mlc
+
+    fields = []
+    for field in schema:
+        data_type, repeated = _data_type(field.type)
+        about = (field.metadata or {}).get(b"description", b"").decode() or None
+        fields.append(
+            mlc.Field(
+                id=f"{rs_id}/{field.name}",
+                name=field.name,
+                description=about,
+                data_types=[data_type],
+                repeated=repeated,
+                source=source(field.name),
+            )
+        )
+    return mlc.RecordSet(id=rs_id, name=rs_id, fields=fields)
+
+
 def build(
     *,
     name: str,
@@ -45,8 +75,15 @@ def build(
     provenance: Mapping[str, Any],
     rules: Mapping[str, str],
     version: str,
+    datasets: Sequence[tuple[str, pa.Schema, Sequence[tuple[str, str]]]] = (),
+    attachments: Sequence[tuple[str, str, str]] = (),
 ) -> dict[str, Any]:
-    """Croissant JSON-LD for ``files`` = (relative path, sha256, Arrow schema) of every Parquet file."""
+    """Croissant JSON-LD for ``files`` = (relative path, sha256, Arrow schema) of every Parquet table.
+
+    ``datasets`` = (folder, schema, (path, sha256) of each file) are Parquet datasets of many files (the
+    tile-level tables): every file is a FileObject with its hash, and one FileSet over the folder feeds the
+    RecordSet. ``attachments`` = (path, sha256, media type) are files listed with their hash but read by
+    other tools (the HDF5 feature files)."""
     import mlcroissant as mlc
 
     distribution = []
@@ -62,21 +99,45 @@ def build(
             )
         )
         rs_id = path.removesuffix(".parquet").replace("/", "_")
-        fields = []
-        for field in schema:
-            data_type, repeated = _data_type(field.type)
-            about = (field.metadata or {}).get(b"description", b"").decode() or None
-            fields.append(
-                mlc.Field(
-                    id=f"{rs_id}/{field.name}",
-                    name=field.name,
-                    description=about,
-                    data_types=[data_type],
-                    repeated=repeated,
-                    source=mlc.Source(file_object=path, extract=mlc.Extract(column=field.name)),
-                )
+        record_sets.append(
+            _record_set(
+                rs_id,
+                schema,
+                partial(_column_of, file_object=path),
             )
-        record_sets.append(mlc.RecordSet(id=rs_id, name=rs_id, fields=fields))
+        )
+    for folder, schema, parts in datasets:
+        distribution += [
+            mlc.FileObject(
+                id=path,
+                name=path,
+                content_url=path,
+                encoding_formats=["application/x-parquet"],
+                sha256=sha256,
+            )
+            for path, sha256 in parts
+        ]
+        distribution.append(
+            mlc.FileSet(
+                id=folder,
+                name=folder,
+                description=f"The Parquet dataset {folder}/: one file per slide, read as one table.",
+                encoding_formats=["application/x-parquet"],
+                includes=[f"{folder}/*.parquet"],
+            )
+        )
+        rs_id = folder.removesuffix(".parquet").replace("/", "_")
+        record_sets.append(
+            _record_set(
+                rs_id,
+                schema,
+                partial(_column_of, file_set=folder),
+            )
+        )
+    distribution += [
+        mlc.FileObject(id=path, name=path, content_url=path, encoding_formats=[media], sha256=sha256)
+        for path, sha256, media in attachments
+    ]
     metadata = mlc.Metadata(
         name=name,
         description=description + "\n\nProvenance: " + json.dumps(provenance, sort_keys=True, default=str),

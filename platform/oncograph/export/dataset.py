@@ -3,8 +3,9 @@ Croissant), in one database snapshot.
 
 Layout (README / ARCHITECTURE): ``manifest.json`` (written last, by the publish step: the commit record),
 ``croissant.json``, ``patients.parquet``, long clinical tables, ``files.parquet``, ``gdc_manifest.txt``
-(gdc-client), ``idc_manifest.s5cmd`` (s5cmd / idc-index), ``embeddings/<modality>/<model>.parquet`` and
-``splits.parquet``.
+(gdc-client), ``idc_manifest.s5cmd`` (s5cmd / idc-index), ``embeddings/<modality>/<model>.parquet``,
+``splits.parquet`` and, with ``tiles``, ``tiles/<model>/`` (per-slide HDF5 feature files, a tile-level Parquet
+dataset and its slide index: :mod:`oncograph.export.tiles`).
 
 Each table streams from PostgreSQL (``tables.copy_batches``) into a Parquet writer that hashes the bytes as it
 writes them, so memory does not grow with the cohort. Row order is fixed (case UUID, then record UUID) and no
@@ -14,7 +15,6 @@ timestamp is written inside a data file: the same cohort version and options giv
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -27,7 +27,7 @@ import oncograph
 from oncograph.access import Scope
 from oncograph.cohorts.fields import MODALITIES
 from oncograph.cohorts.survival import SURVIVAL_RULES, survival_outcomes
-from oncograph.export import croissant, splits, tables
+from oncograph.export import croissant, splits, tables, tiles, vectors
 from oncograph.export.options import ExportOptions, Progress
 from oncograph.export.schema import (
     EXPORT_SCHEMA_VERSION,
@@ -38,7 +38,7 @@ from oncograph.export.schema import (
     embeddings_schema,
     patients_schema,
 )
-from oncograph.export.storage import Staging
+from oncograph.export.storage import Staging, safe_part
 from oncograph.export.writer import Writer
 
 
@@ -57,7 +57,7 @@ def write_dataset(
     ``conn`` must be in a REPEATABLE READ transaction whose snapshot ``snapshot`` (``pg_export_snapshot()``)
     the second connection of the vector stream imports: every read of the export sees one state."""
     writer = Writer(staging, options.compression)
-    total_steps = 9
+    total_steps = 10 if options.tiles else 9
     step = 0
 
     def advance(stage: str) -> None:
@@ -78,18 +78,12 @@ def write_dataset(
     modalities: dict[int, set[str]] = defaultdict(set)
     for pid, label in conn.execute(tables.modality_pairs_query(version_id, scope)):
         modalities[int(pid)].add(str(label))
-    emb_sets = tables.embedding_sets(conn, version_id)
+    emb_sets = vectors.embedding_sets(conn, version_id, scope)
     models = sorted({m for _, m, _ in emb_sets})
     emb_of: dict[int, set[str]] = defaultdict(set)
-    for pid, model in conn.execute(
-        text(
-            "SELECT DISTINCT e.patient_id, e.model FROM embedding e JOIN cohort_member m "
-            "ON m.patient_id = e.patient_id WHERE m.cohort_version_id = :v"
-        ),
-        {"v": version_id},
-    ):
-        emb_of[int(pid)].add(str(model))
-        modalities[int(pid)].add("embedding")
+    for pid, model in vectors.models_of_patients(conn, version_id, scope):
+        emb_of[pid].add(model)
+        modalities[pid].add("embedding")
     advance("patients: facts")
 
     # 2. files first (their sharing defines the split groups)
@@ -193,24 +187,29 @@ def write_dataset(
 
     # 6. embeddings
     emb_records = []
-    runs: set[int] = set()
     for modality, model, dim in emb_sets:
-        path = f"embeddings/{_safe(modality)}/{_safe(model)}.parquet"
+        path = f"embeddings/{safe_part(modality)}/{safe_part(model)}.parquet"
         rec = writer.parquet(
             path,
             embeddings_schema(dim),
-            tables.embedding_batches(conn, snapshot, version_id, modality, model, dim),
+            vectors.embedding_batches(conn, snapshot, version_id, scope, modality, model, dim),
         )
         emb_records.append({"modality": modality, "model": model, "dim": dim, "path": path, "rows": rec.rows})
-    for (run,) in conn.execute(
-        text(
-            "SELECT DISTINCT e.run_id FROM embedding e JOIN cohort_member m ON m.patient_id = e.patient_id "
-            "WHERE m.cohort_version_id = :v AND e.run_id IS NOT NULL ORDER BY 1"
-        ),
-        {"v": version_id},
-    ):
-        runs.add(int(run))
+    runs = vectors.embedding_runs(conn, version_id, scope)
     advance("embeddings")
+
+    # 6b. per-tile slide features (--tiles)
+    shipped = tiles.TilesWritten()
+    if options.tiles:
+        shipped = tiles.write_tiles(
+            conn,
+            version_id,
+            scope,
+            staging=staging,
+            writer=writer,
+            report=lambda done, total: report(f"tiles: {done}/{total} slides", step, total_steps),
+        )
+        advance("tiles")
 
     # 7. download manifests
     writer.text("gdc_manifest.txt", _gdc_manifest(conn, version_id, scope), header=True)
@@ -219,7 +218,10 @@ def write_dataset(
 
     # 8. Croissant
     rules = {"survival": SURVIVAL_RULES, "primary_diagnosis": PRIMARY_DIAGNOSIS_RULE, "splits": _SPLIT_RULE}
-    parquet_files = [(f.path, f.sha256, f.schema) for f in writer.files if f.schema is not None]
+    parts = shipped.part_paths  # files of a multi-file dataset: no table (RecordSet) of their own
+    parquet_files = [
+        (f.path, f.sha256, f.schema) for f in writer.files if f.schema is not None and f.path not in parts
+    ]
     doc = croissant.build(
         name=f"oncograph-cohort-{info['cohort']['id']}-v{info['cohort']['version']}",
         description=f"Cohort {info['cohort']['name']!r} (version {info['cohort']['version']}, "
@@ -228,6 +230,8 @@ def write_dataset(
         provenance={**info, "options": options.to_json()},
         rules=rules,
         version=f"{info['cohort']['version']}.0.0",
+        datasets=shipped.datasets,
+        attachments=shipped.attachments,
     )
     writer.json("croissant.json", doc)
     advance("croissant")
@@ -247,7 +251,8 @@ def write_dataset(
         "splits": {s: split_counts.get(s, 0) for s in splits.SPLITS},
         "multi_patient_files": len(shared),
         "embeddings": emb_records,
-        "embedding_runs": sorted(runs),
+        "embedding_runs": runs,
+        **({"tiles": shipped.entries} if options.tiles else {}),
         "files": [f.to_json() for f in writer.files],
     }
 
@@ -256,10 +261,6 @@ _SPLIT_RULE = (
     "Splits are patient-level: patients sharing a file form one group and groups are never split; groups are "
     "stratified by the split_by fields, ordered by sha256(seed:group) and allocated by cumulative ratios."
 )
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^0-9A-Za-z._-]+", "_", name).strip("_") or "unnamed"
 
 
 def _gdc_manifest(conn: Connection, version_id: int, scope: Scope) -> Iterator[str]:

@@ -1,5 +1,5 @@
-"""What an export is asked to do: split fields, seed, ratios, overwrite and compression, checked once here so
-every door (CLI, API, flow, worker) accepts exactly the same values."""
+"""What an export is asked to do: split fields, seed, ratios, overwrite, compression and tiles, checked once
+here so every door (CLI, API, flow, worker) accepts exactly the same values."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ class ExportOptions:
     ratios: tuple[float, float, float] = splits.DEFAULT_RATIOS
     overwrite: bool = False
     compression: str = "zstd"
+    tiles: bool = False
+    """Also ship the slides' per-tile features (:mod:`oncograph.export.tiles`): MIL training needs the tiles,
+    not only the pooled vector, and the feature files can be large, so it is asked for."""
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.split_by if f not in STRATIFY_FIELDS]
@@ -43,15 +46,21 @@ class ExportOptions:
             raise ValidationError(
                 f"unknown compression {self.compression!r}", hint=f"choose from {', '.join(COMPRESSIONS)}"
             )
+        if not isinstance(self.tiles, bool):
+            raise ValidationError(f"tiles must be true or false, not {self.tiles!r}", hint="tiles: true")
 
     def to_json(self) -> dict[str, Any]:
-        """The options that decide the dataset's content (what the manifest records)."""
-        return {
+        """The options that decide the dataset's content (what the manifest records); ``tiles`` only when
+        asked, so exports without tiles record the same options as before the option existed."""
+        out: dict[str, Any] = {
             "split_by": list(self.split_by),
             "seed": self.seed,
             "ratios": list(self.ratios),
             "compression": self.compression,
         }
+        if self.tiles:
+            out["tiles"] = True
+        return out
 
     def to_record(self) -> dict[str, Any]:
         """Everything, for the export record (``overwrite`` too)."""
@@ -68,4 +77,5 @@ class ExportOptions:
             ratios=splits.check_ratios(raw.get("ratios", splits.DEFAULT_RATIOS)),
             overwrite=bool(raw.get("overwrite", False)),
             compression=str(raw.get("compression", "zstd")),
+            tiles=raw.get("tiles", False),
         )

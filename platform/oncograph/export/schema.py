@@ -162,3 +162,47 @@ def embeddings_schema(dim: int) -> pa.Schema:
         ),
         "embeddings",
     )
+
+
+def tiles_schema(dim: int) -> pa.Schema:
+    """``tiles/<model>/features.parquet/``: one row per tile of a slide embedding (``--tiles``), in the order of
+    the slide's HDF5 file, so row ``tile`` of a slide is row ``tile`` of its ``features`` and ``coords``."""
+    return with_version(
+        pa.schema(
+            [
+                pa.field("case_id", STR),
+                pa.field("object_kind", CAT),
+                pa.field("object_id", STR),
+                pa.field("model_version", CAT),
+                pa.field("tile", I32, metadata={"description": "Row of the tile in the slide's HDF5 file."}),
+                pa.field("x", I64, metadata={"description": "Level-0 left edge of the tile, pixels."}),
+                pa.field("y", I64, metadata={"description": "Level-0 top edge of the tile, pixels."}),
+                pa.field(
+                    "features", pa.list_(pa.float32(), dim), metadata={"description": "Tile embedding."}
+                ),
+            ]
+        ),
+        "tiles",
+    )
+
+
+TILE_SLIDES_SCHEMA = with_version(
+    pa.schema(
+        [
+            pa.field("case_id", STR),
+            pa.field("object_kind", CAT),
+            pa.field("object_id", STR),
+            pa.field("model_version", CAT),
+            pa.field("tiles", I32, metadata={"description": "Tiles of the slide (rows of its features)."}),
+            pa.field("dim", I32, metadata={"description": "Floats per tile feature."}),
+            pa.field("features_file", STR, metadata={"description": "The slide's HDF5 file in the export."}),
+            pa.field("features_sha256", STR),
+            pa.field("part", STR, metadata={"description": "The slide's file of the tile-level dataset."}),
+            pa.field("patch_size_level0", I32, metadata={"description": "Tile edge at level 0, pixels."}),
+            pa.field("level0_mpp", F64, metadata={"description": "Level-0 µm per pixel."}),
+            pa.field("target_mpp", F64, metadata={"description": "µm per pixel the tiles were read at."}),
+        ]
+    ),
+    "tile_slides",
+)
+"""``tiles/<model>/slides.parquet``: one row per slide whose tiles the export ships (the bag index)."""

@@ -48,6 +48,11 @@ _MAX_MANIFEST_BYTES = 256 << 20
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//|$)")
 
 
+def safe_part(name: str) -> str:
+    """``name`` (a model, a modality, an object id) as one portable path component of an export."""
+    return re.sub(r"[^0-9A-Za-z._-]+", "_", name).strip("_") or "unnamed"
+
+
 def is_export_manifest(data: bytes) -> dict[str, Any] | None:
     """The parsed manifest when ``data`` is an oncograph export's ``manifest.json``, else None."""
     try:
@@ -316,6 +321,11 @@ class Staging:
             with self._s3_errors(), self.fs.open(path, "wb", block_size=8 << 20) as fh:
                 yield fh
         self.written.append(relative)
+
+    def local_path(self, relative: str) -> Path | None:
+        """Where a file written with :meth:`open` lies on this machine (local staging), or None (S3): a
+        staged file is read back from here, so what is read is what was hashed and will be published."""
+        return None if self.fs is not None else Path(self.root) / relative
 
     @contextmanager
     def _s3_errors(self) -> Iterator[None]:

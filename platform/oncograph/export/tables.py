@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -37,6 +36,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.engine import Dialect
 
 from oncograph.access import Scope
 from oncograph.access.policy import visible_file
@@ -57,7 +57,7 @@ from oncograph.db.models import (
 from oncograph.db.models.base import LINEAGE_COLUMNS
 from oncograph.db.models.imaging import IdcPatient, ImagingSeries, ImagingStudy
 from oncograph.db.models.proteomics import PdcCase, PdcFile, PdcStudy, PdcStudyCase
-from oncograph.export.schema import CAT, FILES_SCHEMA, STR, child_schema, embeddings_schema
+from oncograph.export.schema import CAT, FILES_SCHEMA, STR, child_schema
 
 #: Arrow's CSV reader block size (bytes of CSV per batch).
 BLOCK_SIZE = 4 << 20
@@ -112,17 +112,17 @@ class Query:
     statement: sql.Composable | ClauseElement
     params: Mapping[str, Any] = field(default_factory=dict)
 
+    def composed(self, dialect: Dialect) -> tuple[sql.Composable, Mapping[str, Any]]:
+        """The query as psycopg ``sql`` and its parameters (a Core statement compiled for ``dialect``)."""
+        if isinstance(self.statement, sql.Composable):
+            return self.statement, self.params
+        compiled = self.statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        # the compiled text keeps its %(name)s placeholders: values are bound by psycopg, never inlined
+        return sql.SQL(str(compiled)), {**compiled.params, **self.params}
+
     def copy(self, conn: Connection, fmt: str) -> tuple[sql.Composable, Mapping[str, Any]]:
         """``COPY (query) TO STDOUT (FORMAT fmt)`` and its parameters, for psycopg's ``cursor.copy``."""
-        if isinstance(self.statement, sql.Composable):
-            inner: sql.Composable = self.statement
-            params = self.params
-        else:
-            compiled = self.statement.compile(
-                dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
-            )
-            # the compiled text keeps its %(name)s placeholders: values are bound by psycopg, never inlined
-            inner, params = sql.SQL(str(compiled)), {**compiled.params, **self.params}
+        inner, params = self.composed(conn.dialect)
         return sql.SQL("COPY ({}) TO STDOUT (FORMAT {})").format(inner, sql.SQL(fmt)), params
 
 
@@ -455,139 +455,3 @@ def idc_manifest_query(version_id: int) -> Executable:
 
 def files_columns() -> list[tuple[str, pa.DataType]]:
     return [(f.name, f.type) for f in FILES_SCHEMA]
-
-
-# -- embeddings ---------------------------------------------------------------------------------------------
-
-
-def embedding_sets(conn: Connection, version_id: int) -> list[tuple[str, str, int]]:
-    """(modality, model, dim) of the embeddings the members have."""
-    rows = conn.execute(
-        text(
-            "SELECT DISTINCT e.modality, e.model, e.dim FROM embedding e JOIN cohort_member m "
-            "ON m.patient_id = e.patient_id WHERE m.cohort_version_id = :v ORDER BY 1, 2, 3"
-        ),
-        {"v": version_id},
-    ).all()
-    return [(str(a), str(b), int(c)) for a, b, c in rows]
-
-
-def embeddings_query(version_id: int, modality: str, model: str, dim: int, *, vectors: bool) -> Query:
-    """The members' embeddings of one set in export order: the metadata columns, or (``vectors``) only the
-    vector column, for the binary path."""
-    columns = (
-        "e.vector"
-        if vectors
-        else "p.case_id::text, e.object_kind, e.object_id, e.modality, e.model, e.model_version, e.run_id"
-    )
-    statement = sql.SQL(
-        "SELECT {columns} FROM cohort_member m JOIN patient p ON p.id = m.patient_id "
-        "JOIN embedding e ON e.patient_id = p.id "
-        "WHERE m.cohort_version_id = %(v)s AND e.modality = %(mod)s AND e.model = %(model)s "
-        "AND e.dim = %(dim)s ORDER BY p.case_id, e.object_kind, e.object_id, e.model_version"
-    ).format(columns=sql.SQL(columns))
-    return Query(statement, {"v": version_id, "mod": modality, "model": model, "dim": dim})
-
-
-_PGCOPY = b"PGCOPY\n\xff\r\n\x00"
-
-
-def vector_chunks(raw: Any, query: Query, dim: int) -> Iterator[np.ndarray]:
-    """float32 arrays ``[n, dim]`` from ``COPY (SELECT vector ...) TO STDOUT (FORMAT binary)`` on the psycopg
-    connection ``raw``. A pgvector value travels as int16 dim, int16 0, then ``dim`` big-endian float4, so
-    every row has the same size and a whole chunk converts with one numpy view."""
-    row = np.dtype(
-        [("fields", ">i2"), ("size", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("v", ">f4", (dim,))]
-    )
-    assert isinstance(query.statement, sql.Composable)
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(query.statement)
-    parts: list[bytes] = []
-    held = 0
-    rest = b""
-    started = False
-
-    def convert(data: bytes) -> tuple[np.ndarray, bytes]:
-        n = len(data) // row.itemsize
-        rows = np.frombuffer(data, dtype=row, count=n)
-        if not (np.all(rows["size"] == 4 + 4 * dim) and np.all(rows["dim"] == dim)):
-            raise ValueError(f"an embedding of another dimension than {dim} in the stream")
-        return rows["v"].astype("<f4").reshape(n, dim), data[n * row.itemsize :]
-
-    with raw.cursor() as cur, cur.copy(statement, query.params) as copy:
-        for chunk in copy:
-            parts.append(bytes(chunk))
-            held += len(chunk)
-            if held < VECTOR_CHUNK_BYTES:
-                continue
-            data = rest + b"".join(parts)
-            parts, held = [], 0
-            if not started:
-                data, started = _skip_header(data), True
-            vectors, rest = convert(data)
-            yield vectors
-    data = rest + b"".join(parts)
-    if not started:
-        data = _skip_header(data)
-    vectors, rest = convert(data)
-    if len(vectors):
-        yield vectors
-    if rest not in (b"\xff\xff", b""):
-        raise ValueError(f"{len(rest)} unexpected bytes at the end of the vector stream")
-
-
-#: Bytes of binary COPY data converted at once (the stream arrives in small chunks).
-VECTOR_CHUNK_BYTES = 8 << 20
-
-
-def _skip_header(data: bytes) -> bytes:
-    if data[:11] != _PGCOPY:
-        raise ValueError("not a PostgreSQL binary COPY stream")
-    extension = int.from_bytes(data[15:19], "big")
-    return data[19 + extension :]
-
-
-def embedding_batches(
-    conn: Connection, snapshot: str, version_id: int, modality: str, model: str, dim: int
-) -> Iterator[pa.RecordBatch]:
-    """The embeddings of one set as record batches: metadata through the CSV path on ``conn``, vectors through
-    binary COPY on a second connection that shares ``conn``'s snapshot (``pg_export_snapshot``), zipped in
-    the same order."""
-    meta_columns = [(n, t) for n, t in embeddings_columns(dim) if n != "vector"]
-    schema = embeddings_schema(dim)
-    pooled = conn.engine.raw_connection()
-    try:
-        raw = pooled.driver_connection
-        assert raw is not None
-        raw.rollback()
-        with raw.cursor() as cur:
-            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            # a utility statement takes no bind parameters: the snapshot id (from pg_export_snapshot) is quoted
-            cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-        vectors = vector_chunks(raw, embeddings_query(version_id, modality, model, dim, vectors=True), dim)
-        held: list[np.ndarray] = []
-        count = 0
-        meta = copy_batches(
-            conn, embeddings_query(version_id, modality, model, dim, vectors=False), meta_columns
-        )
-        for batch in meta:
-            while count < batch.num_rows:
-                more = next(vectors, None)
-                if more is None:
-                    raise RuntimeError("fewer embedding vectors than metadata rows")
-                held.append(more)
-                count += len(more)
-            pending = held[0] if len(held) == 1 else np.concatenate(held)
-            take = pending[: batch.num_rows]
-            held = [pending[batch.num_rows :]]
-            count = len(held[0])
-            column = pa.FixedSizeListArray.from_arrays(pa.array(take.reshape(-1), pa.float32()), dim)
-            yield pa.RecordBatch.from_arrays([*batch.columns, column], schema=schema)
-        if count or next(vectors, None) is not None:
-            raise RuntimeError("embedding metadata and vectors differ in length")
-        raw.rollback()
-    finally:
-        pooled.close()
-
-
-def embeddings_columns(dim: int) -> list[tuple[str, pa.DataType]]:
-    return [(f.name, f.type) for f in embeddings_schema(dim)]

@@ -70,7 +70,11 @@ class Writer:
         self.compression = None if compression == "none" else compression
         self.files: list[FileRecord] = []
 
-    def parquet(self, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> FileRecord:
+    def parquet(
+        self, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], *, keep: bool = True
+    ) -> FileRecord:
+        """Write one Parquet file and return its record; ``keep=False`` leaves adding it to :attr:`files` to
+        the caller (files written on several threads, listed in a fixed order afterwards)."""
         rows = 0
         with self.staging.open(path) as fh:
             sink = HashingSink(fh)
@@ -97,7 +101,8 @@ class Writer:
                     writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP)
                     rows += pending_rows
         record = FileRecord(path, rows, sink.size, sink.sha256.hexdigest(), schema)
-        self.files.append(record)
+        if keep:
+            self.files.append(record)
         return record
 
     def text(self, path: str, lines: Iterator[str], *, header: bool = False) -> FileRecord:

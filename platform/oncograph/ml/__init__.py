@@ -17,6 +17,15 @@ PyTorch::
         has = batch["modality_mask"]           # [B, len(train.modality_names)] bool
         t, e = batch["target"]["os_time_days"], batch["target"]["os_event"]
 
+Bags of tiles for multiple-instance learning (an export made with ``oncograph export --tiles``): one item
+per slide (``bag="slide"``, CLAM's unit) or per patient (``bag="patient"``), each slide's HDF5 file read only
+when its item is::
+
+    bags = OncoDataset("exports/luad", split="train", tiles="efficientnet-lite0", bag="slide")
+    for item in DataLoader(bags, batch_size=1, shuffle=True, collate_fn=collate):
+        h = item["tiles"]                      # [1, n_tiles, dim] float32; item["coords"]: [1, n_tiles, 2]
+        label = item["target"]["os_event"]     # the slide's patient's label
+
 Hugging Face ``datasets``, one table per call (the tables have different columns, so they cannot share one
 ``load_dataset`` call); the split is a column::
 

@@ -4,6 +4,11 @@ survival target), and ``collate`` to batch it.
 Embeddings are read lazily: at construction only the ``case_id`` column of each embedding file is read
 (memory-mapped) to index which rows belong to which patient; the vectors of a set are decoded on first use,
 one row group at a time and only for the patients of the chosen split.
+
+With ``tiles=<model>`` (an export made with ``--tiles``) the items are bags of tiles for multiple-instance
+learning: per slide (``bag="slide"``, the default, as CLAM trains: one bag per slide with the patient's label)
+or per patient (``bag="patient"``: the patient's slides concatenated). A bag's HDF5 file is read only when the
+item is asked for (:mod:`oncograph.ml.tiles`).
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from oncograph.errors import ValidationError
 from oncograph.ml.features import DEFAULT_CLINICAL, ClinicalEncoder
 from oncograph.ml.reader import EmbeddingSet, ExportReader, ExportVerificationError, split_filter
+from oncograph.ml.tiles import TileBags, TileSet, select_tiles
 
 INSTALL_HINT = "pip install 'oncograph[ml]'"
 
@@ -29,10 +36,13 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
     raise ImportError(f"oncograph.ml.OncoDataset needs PyTorch: {INSTALL_HINT}") from exc
 
 Pool = Literal["mean", "none"]
+Bag = Literal["slide", "patient"]
 Item = dict[str, Any]
 
 #: Prefix of embedding sets in ``modality_names`` (so a set never collides with a modality).
 EMBEDDING_MASK_PREFIX = "emb:"
+#: Prefix of the tile set in ``modality_names`` (``tiles:<model>``: the patient has a bag of tiles).
+TILES_MASK_PREFIX = "tiles:"
 
 
 class _EmbeddingIndex:
@@ -102,8 +112,13 @@ class OncoDataset(Dataset[Item]):
             several modalities), model names or ``modality/model``; ``None``: every set in the manifest.
         pool: ``"mean"``: one ``[dim]`` vector per patient and set, the mean over the patient's objects
             (zeros when it has none); ``"none"``: the ``[n_objects, dim]`` vectors (``n_objects`` may be 0).
-        verify: check the export's schema version and the SHA-256 of every file read against the manifest.
+        verify: check the export's schema version and the SHA-256 of every file read against the manifest
+            (an HDF5 file of ``tiles`` on its first read in the process; its presence and size at once).
         storage_options: passed to fsspec for non-local paths.
+        tiles: a tile set of the export (``--tiles``): the encoder's name. Items become bags of tiles.
+        bag: with ``tiles``: ``"slide"``, one item per slide of the split's patients (a patient without a
+            slide has no item); ``"patient"``, one item per patient, its slides' tiles concatenated in export
+            order (``[0, dim]`` when it has none, and ``tiles:<model>`` of ``modality_mask`` is False).
 
     Each item is a dict:
 
@@ -114,6 +129,15 @@ class OncoDataset(Dataset[Item]):
       embedding set ``emb:<name>``: the patient has at least one vector of it
     - ``target``: ``{"os_time_days": float32 (NaN if missing), "os_event": float32 (1 death, 0 censored,
       NaN if missing), "has_target": bool}``
+
+    With ``tiles``, also (``n`` tiles of the bag, ``dim`` the tile set's width):
+
+    - ``tiles``: float32 ``[n, dim]``; ``coords``: int64 ``[n, 2]``, level-0 top-left x, y of each tile
+    - ``bag="slide"``: ``object_kind``, ``object_id``: str, the slide
+    - ``bag="patient"``: ``object_ids``: list of str, the slides; ``tile_slide``: int64 ``[n]``, the
+      position in ``object_ids`` of each tile's slide
+
+    With ``batch_size=1`` the default DataLoader collation works as well as :func:`collate`.
     """
 
     def __init__(
@@ -127,15 +151,21 @@ class OncoDataset(Dataset[Item]):
         verify: bool = True,
         *,
         storage_options: Mapping[str, Any] | None = None,
+        tiles: str | None = None,
+        bag: Bag = "slide",
     ) -> None:
         if pool not in ("mean", "none"):
             raise ValueError(f"pool must be 'mean' or 'none', not {pool!r}")
+        if bag not in ("slide", "patient"):
+            raise ValidationError(f"unknown bag {bag!r}", hint="bag='slide' (one per slide) or bag='patient'")
         self.pool: Pool = pool
+        self.bag: Bag = bag
         self.reader = ExportReader(path, storage_options=storage_options)
         self.manifest = self.reader.manifest
         splits = split_filter(self.reader, split)
         self.split = split
         specs = self.reader.select_embeddings(embeddings)
+        tile_spec = select_tiles(self.reader, tiles) if tiles is not None else None
         if verify:
             self.reader.check_version()
             self.reader.verify(["patients.parquet", *(s.path for s in specs)])
@@ -168,6 +198,9 @@ class OncoDataset(Dataset[Item]):
         if verify:
             for index in self._embeddings:
                 self.reader.check_rows(index.spec.path, index.total_rows)
+        self._tiles = (
+            TileBags(self.reader, tile_spec, case_array, verify=verify) if tile_spec is not None else None
+        )
 
         n = len(self.case_ids)
         flags = [
@@ -175,6 +208,8 @@ class OncoDataset(Dataset[Item]):
             for m in self.modalities
         ]
         flags += [index.counts > 0 for index in self._embeddings]
+        if self._tiles is not None:
+            flags.append(self._tiles.counts > 0)
         self._modality_mask = (
             np.stack(flags, axis=1).reshape(n, len(flags)) if flags else np.zeros((n, 0), dtype=bool)
         )
@@ -212,7 +247,15 @@ class OncoDataset(Dataset[Item]):
     @property
     def modality_names(self) -> tuple[str, ...]:
         """Names of the ``modality_mask`` entries, in order."""
-        return self.modalities + tuple(EMBEDDING_MASK_PREFIX + n for n in self.embedding_names)
+        names = self.modalities + tuple(EMBEDDING_MASK_PREFIX + n for n in self.embedding_names)
+        if self._tiles is not None:
+            names += (TILES_MASK_PREFIX + self._tiles.spec.model,)
+        return names
+
+    @property
+    def tile_set(self) -> TileSet | None:
+        """The tile set the bags come from (``tiles=``), with its ``dim``."""
+        return self._tiles.spec if self._tiles is not None else None
 
     def load_embeddings(self) -> None:
         """Decode every selected embedding set now (otherwise each is decoded on first use)."""
@@ -222,13 +265,39 @@ class OncoDataset(Dataset[Item]):
     # -- Dataset -------------------------------------------------------------------------------------------
 
     def __len__(self) -> int:
+        if self._tiles is not None and self.bag == "slide":
+            return len(self._tiles)
         return len(self.case_ids)
 
     def __getitem__(self, i: int) -> Item:
-        n = len(self.case_ids)
+        n = len(self)
         if not -n <= i < n:
-            raise IndexError(f"index {i} out of range for {n} patients")
+            unit = "slides" if self._tiles is not None and self.bag == "slide" else "patients"
+            raise IndexError(f"index {i} out of range for {n} {unit}")
         i %= n
+        if self._tiles is None:
+            return self._patient_item(i)
+        if self.bag == "slide":
+            features, coords = self._tiles.read(self.reader, i)
+            item = self._patient_item(int(self._tiles.patient_of[i]))
+            item["object_kind"] = self._tiles.object_kinds[i]
+            item["object_id"] = self._tiles.object_ids[i]
+        else:
+            slides = self._tiles.slides_of(i)
+            bags = [self._tiles.read(self.reader, k) for k in slides]  # one file open at a time
+            item = self._patient_item(i)
+            item["object_ids"] = [self._tiles.object_ids[k] for k in slides]
+            dim = self._tiles.spec.dim
+            features = np.concatenate([f for f, _ in bags]) if bags else np.zeros((0, dim), np.float32)
+            coords = np.concatenate([c for _, c in bags]) if bags else np.zeros((0, 2), np.int64)
+            item["tile_slide"] = torch.from_numpy(
+                np.repeat(np.arange(len(bags), dtype=np.int64), [len(f) for f, _ in bags])
+            )
+        item["tiles"] = torch.from_numpy(features)
+        item["coords"] = torch.from_numpy(coords)
+        return item
+
+    def _patient_item(self, i: int) -> Item:
         embeddings: dict[str, torch.Tensor] = {}
         for index in self._embeddings:
             start, stop = int(index.offsets[i]), int(index.offsets[i + 1])
@@ -266,7 +335,12 @@ class OncoDataset(Dataset[Item]):
         return (
             f"OncoDataset({self.reader.root!r}, split={self.split!r}, patients={len(self)}, "
             f"features={len(self.feature_names)}, embeddings={list(self.embedding_dims.items())}, "
-            f"pool={self.pool!r})"
+            f"pool={self.pool!r}"
+            + (
+                f", tiles={self._tiles.spec.model!r}, bag={self.bag!r}, bags={len(self)})"
+                if self._tiles is not None
+                else ")"
+            )
         )
 
 
@@ -275,7 +349,10 @@ def collate(batch: Sequence[Item]) -> Item:
 
     Tensors are stacked on a new first axis. Unpooled embeddings (``[n_i, dim]``) are padded with zeros to
     ``[batch, max n_i, dim]`` and ``embedding_mask[name]`` (bool ``[batch, max n_i]``) marks the real rows.
-    ``case_id`` becomes a list of strings.
+    ``case_id`` becomes a list of strings. Bags of tiles (``tiles``, ``coords``, ``tile_slide``) are padded
+    the same way (``tile_slide`` with -1) and ``tiles_mask`` (bool ``[batch, max n_i]``) marks the real
+    tiles; ``object_kind``/``object_id``/``object_ids`` become lists. MIL trains with ``batch_size=1``,
+    where nothing is padded.
     """
     if not batch:
         raise ValueError("cannot collate an empty batch")
@@ -294,19 +371,31 @@ def collate(batch: Sequence[Item]) -> Item:
         if parts[0].dim() == 1:
             embeddings[name] = torch.stack(parts)
             continue
-        longest = max(p.shape[0] for p in parts)
-        dim = parts[0].shape[1]
-        padded = torch.zeros((len(parts), longest, dim), dtype=parts[0].dtype)
-        mask = torch.zeros((len(parts), longest), dtype=torch.bool)
-        for k, p in enumerate(parts):
-            padded[k, : p.shape[0]] = p
-            mask[k, : p.shape[0]] = True
-        embeddings[name] = padded
-        masks[name] = mask
+        embeddings[name], masks[name] = _pad(parts, 0)
     out["embeddings"] = embeddings
     if masks:
         out["embedding_mask"] = masks
+    if "tiles" in first:
+        out["tiles"], out["tiles_mask"] = _pad([b["tiles"] for b in batch], 0)
+        out["coords"], _ = _pad([b["coords"] for b in batch], 0)
+        for key in ("object_kind", "object_id", "object_ids"):
+            if key in first:
+                out[key] = [b[key] for b in batch]
+        if "tile_slide" in first:
+            out["tile_slide"], _ = _pad([b["tile_slide"] for b in batch], -1)
     return out
 
 
-__all__ = ["DEFAULT_CLINICAL", "EMBEDDING_MASK_PREFIX", "OncoDataset", "collate"]
+def _pad(parts: Sequence[torch.Tensor], fill: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``parts`` (``[n_i, ...]``) stacked as ``[batch, max n_i, ...]`` padded with ``fill``, and the mask of
+    real rows."""
+    longest = max(p.shape[0] for p in parts)
+    padded = torch.full((len(parts), longest, *parts[0].shape[1:]), fill, dtype=parts[0].dtype)
+    mask = torch.zeros((len(parts), longest), dtype=torch.bool)
+    for k, p in enumerate(parts):
+        padded[k, : p.shape[0]] = p
+        mask[k, : p.shape[0]] = True
+    return padded, mask
+
+
+__all__ = ["DEFAULT_CLINICAL", "EMBEDDING_MASK_PREFIX", "TILES_MASK_PREFIX", "OncoDataset", "collate"]

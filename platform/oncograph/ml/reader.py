@@ -172,6 +172,26 @@ class ExportReader:
             if key is not None:
                 _VERIFIED.add(key)
 
+    def check_sizes(self, relatives: Iterable[str]) -> None:
+        """Check that each file is listed in the manifest and, when local, present with the size it records
+        (a stat per file: cheap where hashing large files up front is not)."""
+        for relative in relatives:
+            self.expected_sha256(relative)
+            if self.fs is not None:
+                continue
+            size = self._records[relative].get("size")
+            try:
+                actual = os.stat(self.url(relative)).st_size
+            except FileNotFoundError as exc:
+                raise ExportVerificationError(
+                    f"{self.url(relative)} is missing", hint="the export is incomplete; re-download it"
+                ) from exc
+            if size is not None and actual != int(size):
+                raise ExportVerificationError(
+                    f"{self.url(relative)} is {actual} bytes, the manifest records {size}",
+                    hint="re-download or re-export it (verify=False skips the check)",
+                )
+
     def sha256(self, relative: str) -> str:
         digest = hashlib.sha256()
         if self.fs is None:
