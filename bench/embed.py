@@ -163,7 +163,6 @@ def main() -> None:
         result["slide_failures"] = summary.failed
         result["tiles"] = summary.tiles
         result["pipeline_tiles_per_s"] = round(summary.tiles / summary.seconds, 2)
-        ray_exec.actors, ray_exec.actor_nodes = [], []  # a fresh actor of the text encoder
         embed(factory, EmbedRequest("text", batch_size=args.batch_size), settings, ray_exec, scope=scope)
         clear()
         tsum = embed(

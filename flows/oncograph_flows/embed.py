@@ -117,6 +117,8 @@ class RayExecutor:
         self.started = False
         self.actors: list[Any] = []
         self.actor_nodes: list[str] = []
+        self.actor_version: str | None = None
+        """The encoder version the actors hold (a run of another encoder replaces them)."""
 
     def __enter__(self) -> RayExecutor:
         self.started = _connect(self.settings)
@@ -130,8 +132,11 @@ class RayExecutor:
             ray.shutdown()
 
     def _start_actors(self, spec: EncoderSpec) -> None:
-        if self.actors:
+        if self.actors and self.actor_version == spec.version:
             return
+        for old in self.actors:
+            ray.kill(old)
+        self.actor_version = spec.version
         resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
         gpus = int(resources.get("GPU", 0))
         nodes = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]

@@ -61,6 +61,11 @@ def demo(
     ),
     serve: bool = typer.Option(False, "--serve", help="Keep serving the REST API at the end (Ctrl-C stops)."),
     port: int = typer.Option(8000, "--port", help="Port of the REST API with --serve."),
+    embed: bool = typer.Option(
+        True,
+        "--embed/--no-embed",
+        help="Embed the bundled slides and every patient's clinical text (on Ray).",
+    ),
 ) -> None:
     """Run everything end to end on the bundled real data and print the status."""
     if not (data / "gdc").is_dir():
@@ -81,11 +86,73 @@ def demo(
         _pdc(factory, data / "pdc")
         link_run, created = run_linking(factory)
         console.print(f"      identity links (run {link_run.id}): {created}")
+        if embed:
+            _embed(factory, data)
         print_status(json_out=False)
         key, cohort_id = _cohort_and_export(factory)
         _api(engine, key, cohort_id, serve=serve, port=port)
     except OncographError as exc:
         exit_with_error(str(exc))
+
+
+#: The bundled real slides (data/wsi/SOURCES.md). The TCGA fixture states no scale: 0.25 µm/px stands in.
+DEMO_SLIDES = ("CMU-1-Small-Region.svs", "tcga-cr-7395-01a-01-ts1.svs", "test3-DAPI-2-387.ndpi")
+DEMO_FALLBACK_MPP = 0.25
+
+
+def _embed(factory: sessionmaker[Session], data: Path) -> None:
+    """Embed the bundled slides and all patients' clinical text on a local Ray; show similar patients."""
+    from oncograph.embeddings.jobs import EmbedRequest
+    from oncograph.embeddings.similar import similar_patients
+    from oncograph.settings import get_settings
+    from oncograph_flows.embed import RayExecutor, run_embedding
+
+    settings = get_settings()
+    slides = tuple(str(data / "wsi" / name) for name in DEMO_SLIDES if (data / "wsi" / name).is_file())
+    with RayExecutor(settings) as executor:
+        if slides:
+            done = run_embedding(
+                EmbedRequest(
+                    "slide", paths=slides, mpp=DEMO_FALLBACK_MPP, batch_size=settings.embed_batch_size
+                ),
+                settings=settings,
+                factory=factory,
+                executor=executor,
+            )
+            console.print(
+                f"      slides (run {done.run_id}, {done.encoder}): {done.embedded} embedded, {done.skipped} "
+                f"already done, {done.failed} failed, {done.tiles} tiles; {done.unattached} not in the graph "
+                "(kept unattached, never guessed)"
+            )
+        text_run = run_embedding(
+            EmbedRequest("text", batch_size=settings.embed_batch_size),
+            settings=settings,
+            factory=factory,
+            executor=executor,
+        )
+    console.print(
+        f"      clinical text (run {text_run.run_id}, {text_run.encoder}): {text_run.embedded} embedded, "
+        f"{text_run.skipped} already done in {text_run.seconds:.1f} s"
+    )
+    with factory() as session:
+        from sqlalchemy import text
+
+        rows = session.execute(
+            text(
+                "SELECT p.id, p.submitter_id FROM embedding e JOIN patient p ON p.id = e.patient_id "
+                "WHERE e.model = :m ORDER BY p.submitter_id LIMIT 1"
+            ),
+            {"m": text_run.encoder},
+        ).all()
+        if not rows:
+            return
+        pid, submitter = rows[0]
+        everyone = list(
+            session.execute(text("SELECT id FROM patient WHERE retired_release_id IS NULL")).scalars()
+        )
+        near = similar_patients(session, everyone, pid, text_run.encoder, k=3)
+    listed = ", ".join(f"{n.submitter_id} ({1 - n.distance:.2f})" for n in near)
+    console.print(f"      patients whose records read most like {submitter}'s: {listed}")
 
 
 #: The demo cohort: TCGA breast and lung cases with a slide image (copied GDC filter grammar + our fields).
