@@ -31,7 +31,10 @@ $(STAMP):
 	rm -f $(VENV)/.installed $(VENV)/.installed-*
 	touch $(STAMP)
 
-lock: setup
+# Not `setup`: after a dependency is added, the old lock no longer satisfies pyproject.toml and setup would
+# fail before the lock could be remade; any earlier setup left the resolver (uv) in the venv.
+lock:
+	test -x $(VENV)/bin/uv || $(MAKE) setup
 	requirements/compile.sh
 
 lock-check: setup
