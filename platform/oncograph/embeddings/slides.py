@@ -13,15 +13,8 @@ Physical scale (level-0 µm/px) is resolved in this order, and the source is rec
 4. ``openslide.objective-power`` as 10/objective µm/px ("objective-power"), a stated approximation
    (20x ≈ 0.5 µm/px; real scanners differ by up to ~10%).
 
-Tissue is found on a thumbnail. Brightfield slides (H&E on a white background) are thresholded on HSV
-saturation, as CLAM and TRIDENT's classic path do. Fluorescence slides have a *dark* background, where the
-saturation of near-black noise is meaningless (a pixel (3, 1, 0) has saturation 1): for them the signal is
-the brightness log1p(max(R, G, B)) / log(256), box-smoothed over ``dark_smooth_um`` (50 µm: a few nuclear
-spacings) so that sparse nuclear stain (DAPI) reads as a tissue region rather than as scattered dots; that
-width needs the slide's scale (``mpp=``, else its metadata, else 0.5 µm/px is assumed). Which case applies is decided from the median brightness of
-the thumbnail (below 0.5 means a dark background) unless ``MaskParams.background`` says so. In both cases
-the threshold is Otsu's (floored at ``min_threshold``) unless fixed, followed by a closing, an opening and
-the removal of small objects; transparent pixels (outside the scanned area) are never tissue.
+Tissue is found on a thumbnail read block by block here; :mod:`oncograph.embeddings.tissue` says how the
+mask is made (and holds :class:`MaskParams` and :class:`TissueMask`, re-exported here).
 """
 
 from __future__ import annotations
@@ -35,12 +28,11 @@ from typing import Any, Literal
 import numpy as np
 import openslide
 from PIL import Image
-from scipy import ndimage  # type: ignore[import-untyped]
 
+from oncograph.embeddings.tissue import Background, MaskParams, TissueMask, check_mask_params, mask_thumbnail
 from oncograph.errors import ValidationError
 
 MppSource = Literal["openslide.mpp-x", "tiff.resolution", "objective-power", "given"]
-Background = Literal["auto", "bright", "dark"]
 
 #: Plausible level-0 scales of a slide scanner, µm/px; TIFF resolutions outside are ignored.
 PLAUSIBLE_MPP = (0.05, 20.0)
@@ -142,42 +134,6 @@ def open_slide(path: Path, mpp: float | None = None) -> tuple[openslide.OpenSlid
     return slide, info
 
 
-@dataclass(frozen=True, slots=True)
-class MaskParams:
-    """How the tissue mask was made; recorded with every embedding (``to_json``).
-
-    Thresholds are in signal units in [0, 1] (saturation, or log-brightness on a dark background); radii and
-    ``smooth_radius`` are in thumbnail pixels, ``dark_smooth_um`` in µm; ``min_object_frac`` is a fraction of
-    the thumbnail's area.
-    """
-
-    thumbnail_max: int = 2048
-    saturation_threshold: float | None = None  # None: Otsu
-    min_threshold: float = 0.05
-    close_radius: int = 4
-    open_radius: int = 2
-    min_object_frac: float = 0.0005
-    smooth_radius: int = 2
-    dark_smooth_um: float = 50.0
-    background: Background = "auto"
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True, eq=False)
-class TissueMask:
-    mask: np.ndarray  # bool (h, w) over the thumbnail
-    downsample: tuple[float, float]  # level-0 px per mask px in x, y
-    threshold: float
-    params: MaskParams
-    background: str = "bright"  # what was found: "bright" (saturation) or "dark" (log-brightness)
-
-    @property
-    def fraction(self) -> float:
-        return float(self.mask.mean()) if self.mask.size else 0.0
-
-
 def _read_rgba(
     slide: openslide.OpenSlide, path: Path, xy: tuple[int, int], level: int, size: tuple[int, int]
 ) -> Image.Image:
@@ -226,84 +182,6 @@ def thumbnail_rgba(slide: openslide.OpenSlide, thumbnail_max: int) -> np.ndarray
     return np.asarray(canvas)
 
 
-def _otsu(values: np.ndarray) -> float:
-    hist, edges = np.histogram(values, bins=256, range=(0.0, 1.0))
-    centres = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(hist, dtype=np.float64)
-    w1 = w0[-1] - w0
-    m0 = np.cumsum(hist * centres)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = w0 * w1 * (m0 / w0 - (m0[-1] - m0) / w1) ** 2
-    return float(centres[int(np.argmax(np.nan_to_num(between)))])
-
-
-def _disk(radius: int) -> np.ndarray:
-    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    return np.asarray(xx * xx + yy * yy <= radius * radius)
-
-
-def _morphology(mask: np.ndarray, params: MaskParams) -> np.ndarray:
-    pad = max(params.close_radius, params.open_radius, 1)
-    # Pad by reflection so that tissue touching the slide's edge is not eroded by the border.
-    work = np.pad(mask, pad, mode="reflect")
-    if params.close_radius > 0:
-        work = ndimage.binary_closing(work, structure=_disk(params.close_radius))
-    if params.open_radius > 0:
-        work = ndimage.binary_opening(work, structure=_disk(params.open_radius))
-    work = work[pad:-pad, pad:-pad]
-    labels, count = ndimage.label(work)
-    if count:
-        sizes = np.bincount(labels.ravel())
-        keep = sizes >= params.min_object_frac * work.size
-        keep[0] = False
-        work = keep[labels]
-    return np.asarray(work, dtype=bool)
-
-
-def _signal(rgba: np.ndarray, params: MaskParams, mask_mpp: float) -> tuple[np.ndarray, str]:
-    rgb = rgba[..., :3].astype(np.float32) / 255.0
-    opaque = rgba[..., 3] >= 128
-    value = rgb.max(axis=-1)
-    background = params.background
-    if background == "auto":
-        background = "dark" if opaque.any() and float(np.median(value[opaque])) < 0.5 else "bright"
-    if background == "dark":
-        signal, radius = np.log1p(value * 255.0) / np.log(256.0), round(params.dark_smooth_um / mask_mpp)
-    else:
-        spread = value - rgb.min(axis=-1)
-        signal, radius = (
-            np.divide(spread, value, out=np.zeros_like(value), where=value > 0),
-            params.smooth_radius,
-        )
-    if radius > 0:
-        signal = ndimage.uniform_filter(signal, size=2 * radius + 1, mode="reflect")
-    return np.where(opaque, signal, 0.0), background
-
-
-def _check_mask_params(params: MaskParams) -> None:
-    problems = [
-        name
-        for name, ok in (
-            ("thumbnail_max >= 16", params.thumbnail_max >= 16),
-            ("0 <= min_threshold < 1", 0 <= params.min_threshold < 1),
-            (
-                "0 < saturation_threshold < 1",
-                params.saturation_threshold is None or 0 < params.saturation_threshold < 1,
-            ),
-            (
-                "radii >= 0",
-                min(params.close_radius, params.open_radius, params.smooth_radius, params.dark_smooth_um)
-                >= 0,
-            ),
-            ("0 <= min_object_frac < 1", 0 <= params.min_object_frac < 1),
-            ("background in auto/bright/dark", params.background in ("auto", "bright", "dark")),
-        )
-        if not ok
-    ]
-    if problems:
-        raise ValidationError(f"invalid mask parameters: need {', '.join(problems)}", hint=f"got {params}")
-
-
 def tissue_mask(
     slide: openslide.OpenSlide, params: MaskParams = MaskParams(), *, mpp: float | None = None
 ) -> TissueMask:
@@ -312,22 +190,11 @@ def tissue_mask(
     ``mpp`` (level-0 µm/px) only sets the dark-background smoothing width; without it the slide's metadata
     is used, else 0.5 µm/px.
     """
-    _check_mask_params(params)
+    check_mask_params(params)
     rgba = thumbnail_rgba(slide, params.thumbnail_max)
     if mpp is None:
         mpp = (resolve_mpp(dict(slide.properties), None) or (0.5, "given"))[0]
-    signal, background = _signal(rgba, params, mpp * slide.dimensions[0] / rgba.shape[1])
-    opaque = rgba[..., 3] >= 128
-    if params.saturation_threshold is not None:
-        threshold = params.saturation_threshold
-    else:
-        threshold = max(_otsu(signal[opaque]) if opaque.any() else 1.0, params.min_threshold)
-    mask = _morphology((signal > threshold) & opaque, params)
-    width, height = slide.dimensions
-    downsample = (width / mask.shape[1], height / mask.shape[0])
-    return TissueMask(
-        mask=mask, downsample=downsample, threshold=threshold, params=params, background=background
-    )
+    return mask_thumbnail(rgba, params, level0_size=slide.dimensions, mpp=mpp)
 
 
 @dataclass(frozen=True, eq=False)
@@ -473,3 +340,24 @@ def tile_batches(
             slide.close()
 
     return info, mask, grid, reader()
+
+
+__all__ = [
+    "LEVEL_TOLERANCE",
+    "PLAUSIBLE_MPP",
+    "Background",
+    "MaskParams",
+    "MppSource",
+    "SlideInfo",
+    "TileGrid",
+    "TissueMask",
+    "mask_coverage",
+    "open_slide",
+    "read_level",
+    "read_tiles",
+    "resolve_mpp",
+    "thumbnail_rgba",
+    "tile_batches",
+    "tile_grid",
+    "tissue_mask",
+]
