@@ -34,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from report import print_result
 
 REPO = Path(__file__).resolve().parents[1]
+#: The TCGA fixture states no scale; 0.25 µm/px stands in (as in the tests and the demo).
+FALLBACK_MPP = 0.25
 SLIDES = sorted((REPO / "data" / "wsi").glob("*.s*")) + sorted((REPO / "data" / "wsi").glob("*.ndpi"))
 
 
@@ -55,6 +57,7 @@ def _copies(folder: Path, repeat: int) -> list[Path]:
 
 
 def _encoder_alone_slides(spec: Any, paths: list[Path], batch: int, threads: int) -> tuple[int, float]:
+    from oncograph.embeddings.compute import _fallback_mpp
     from oncograph.embeddings.encoders import load_image_encoder
     from oncograph.embeddings.slides import MaskParams, tile_batches
 
@@ -62,7 +65,7 @@ def _encoder_alone_slides(spec: Any, paths: list[Path], batch: int, threads: int
     for path in paths:
         _, _, _, batches = tile_batches(
             path,
-            mpp=None,
+            mpp=_fallback_mpp(path, FALLBACK_MPP),
             target_mpp=spec.mpp or 0.5,
             tile_px=spec.tile_size,
             min_tissue=0.25,
@@ -146,7 +149,7 @@ def main() -> None:
         # warm up: actors started and the model loaded on one slide, then forgotten
         embed(
             factory,
-            EmbedRequest("slide", paths=tuple(map(str, warm)), batch_size=args.batch_size),
+            EmbedRequest("slide", paths=tuple(map(str, warm)), mpp=FALLBACK_MPP, batch_size=args.batch_size),
             settings,
             ray_exec,
             scope=scope,
@@ -154,7 +157,7 @@ def main() -> None:
         clear()
         summary = embed(
             factory,
-            EmbedRequest("slide", paths=tuple(map(str, paths)), batch_size=args.batch_size),
+            EmbedRequest("slide", paths=tuple(map(str, paths)), mpp=FALLBACK_MPP, batch_size=args.batch_size),
             settings,
             ray_exec,
             scope=scope,
@@ -183,7 +186,7 @@ def main() -> None:
         clear()
         s = embed(
             factory,
-            EmbedRequest("slide", paths=tuple(map(str, paths)), batch_size=args.batch_size),
+            EmbedRequest("slide", paths=tuple(map(str, paths)), mpp=FALLBACK_MPP, batch_size=args.batch_size),
             settings,
             SerialExecutor(threads=threads),
             scope=scope,

@@ -57,6 +57,12 @@ class EncoderActor:
     def __init__(self, spec: EncoderSpec, device: str | None, threads: int | None) -> None:
         if threads is None and device != "cuda":
             threads = len(os.sched_getaffinity(0))
+        if threads is not None:
+            # Ray sets OMP_NUM_THREADS to the actor's (fractional, rounded down) CPUs; torch would use one
+            # thread, halving a CPU encoder: the node's cores are what the encoder-alone figure gets
+            import torch
+
+            torch.set_num_threads(threads)
         self.encoding = Encoding(spec, device, threads)
         self.node = ray.get_runtime_context().get_node_id()
 

@@ -172,6 +172,32 @@ def _record_failure(session: Session, run: RunHandle, modality: str, source_uri:
     )
 
 
+def _keep(
+    session: Session,
+    settings: Settings,
+    spec: EncoderSpec,
+    run: RunHandle,
+    request: EmbedRequest,
+    result: Result,
+    summary: EmbedSummary,
+    dim_seen: set[int],
+) -> None:
+    """Store one result (or record its failure) and count it."""
+    if result.error is not None or result.features is None or len(result.features) == 0:
+        reason = result.error or "no features were produced"
+        _record_failure(session, run, request.modality, result.job.source_uri, reason)
+        summary.failed += 1
+        summary.failures.append({"source": result.job.source_uri, "reason": reason})
+        return
+    row = _store(session, settings, spec, run, result)
+    summary.embedded += 1
+    summary.tiles += row.tiles or 0
+    summary.unattached += not result.job.attachment.attached
+    if len(row.vector) not in dim_seen:
+        dim_seen.add(len(row.vector))
+        ensure_index(session, spec.name, len(row.vector))
+
+
 def _save_counts(session: Session, run: RunHandle, summary: EmbedSummary) -> None:
     import orjson
 
@@ -227,26 +253,30 @@ def embed(
             _save_counts(session, run, summary)
             dim_seen: set[int] = set()
         last = time.monotonic()
-        for result in executor.run(planned.jobs, spec, request):
+        # a slide or a series is committed alone (its feature file is large work); text results, a few
+        # hundred bytes each, are committed a batch at a time (one transaction per summary cost more than
+        # the encoder); either way a commit holds only complete objects
+        per_commit = request.batch_size if request.modality == "text" else 1
+        pending: list[Result] = []
+
+        def flush() -> None:
+            nonlocal last
             with factory() as session, session.begin():
-                if result.error is not None or result.features is None or len(result.features) == 0:
-                    reason = result.error or "no features were produced"
-                    _record_failure(session, run, request.modality, result.job.source_uri, reason)
-                    summary.failed += 1
-                    summary.failures.append({"source": result.job.source_uri, "reason": reason})
-                else:
-                    row = _store(session, settings, spec, run, result)
-                    summary.embedded += 1
-                    summary.tiles += row.tiles or 0
-                    summary.unattached += not result.job.attachment.attached
-                    if len(row.vector) not in dim_seen:
-                        dim_seen.add(len(row.vector))
-                        ensure_index(session, spec.name, len(row.vector))
+                for result in pending:
+                    _keep(session, settings, spec, run, request, result, summary, dim_seen)
                 if time.monotonic() - last >= COUNTS_EVERY_S:
                     _save_counts(session, run, summary)
                     last = time.monotonic()
+            pending.clear()
             if on_progress is not None:
                 on_progress(summary)
+
+        for result in executor.run(planned.jobs, spec, request):
+            pending.append(result)
+            if len(pending) >= per_commit:
+                flush()
+        if pending:
+            flush()
         summary.seconds = time.monotonic() - started
         with factory() as session, session.begin():
             finish_run(

@@ -37,7 +37,7 @@ class MaskParams:
     the thumbnail's area.
     """
 
-    thumbnail_max: int = 2048
+    thumbnail_max: int = 1024
     saturation_threshold: float | None = None  # None: Otsu
     min_threshold: float = 0.05
     close_radius: int = 4

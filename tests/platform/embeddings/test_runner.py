@@ -200,3 +200,58 @@ def test_requests_are_checked() -> None:
         EmbedRequest("genome", paths=("x",))
     with pytest.raises(ValidationError, match="rendered from the graph"):
         EmbedRequest("text", paths=("x",))
+
+
+def test_a_gdc_file_is_fetched_from_data_verified_and_attached_by_its_id(
+    sample_factory: sessionmaker[Session], tmp_path: Path, executor: SerialExecutor
+) -> None:
+    """Over real HTTP from the local GDC stand-in's ``/data``. The stand-in serves the bundled slide under its
+    own id (not a GDC id), so inside this rolled-back test a real slide row of the sample graph is pointed at
+    that id and the slide's md5 and size: the graph's md5 is what the download is verified against."""
+    from oncograph.embeddings.inputs import hash_file
+    from oncograph.sources.gdc.mirror import MirrorStore, serve_mirror
+    from oncograph.sources.gdc.mirror.data_files import stand_in_file_id
+
+    sha, md5, size = hash_file(WSI / "CMU-1-Small-Region.svs")
+    fid = stand_in_file_id(sha)
+    with sample_factory() as session:
+        row_id, pid = session.execute(
+            text(
+                "SELECT f.id, min(fp.patient_id) FROM data_file f JOIN file_patient fp ON fp.file_id = f.id "
+                "WHERE f.is_slide GROUP BY f.id HAVING count(*) = 1 ORDER BY f.id LIMIT 1"
+            )
+        ).one()
+        session.execute(
+            text(
+                "UPDATE data_file SET file_id = CAST(:f AS uuid), md5sum = :m, file_size = :s, access = 'open' "
+                "WHERE id = :id"
+            ),
+            {"f": fid, "m": md5, "s": size, "id": row_id},
+        )
+        session.commit()
+        missing = session.execute(
+            text("SELECT file_id::text FROM data_file WHERE is_slide AND id <> :id ORDER BY id LIMIT 1"),
+            {"id": row_id},
+        ).scalar_one()
+    with serve_mirror(MirrorStore.from_documents(), data_files=WSI) as url:
+        settings = Settings(home=tmp_path / "home", gdc_url=url, gdc_max_attempts=1)
+        done = embed(
+            sample_factory,
+            EmbedRequest("slide", gdc_file_ids=(fid, missing)),
+            settings,
+            executor,
+            scope=SCOPE,
+        )
+    assert (done.embedded, done.failed) == (1, 1), done.failures
+    assert missing in done.failures[0]["source"]  # the stand-in has no bytes for it: reported, not fatal
+    with sample_factory() as session:
+        (row,) = _rows(session, done.run_id)
+    assert (row["object_kind"], row["object_id"], row["attached_by"], row["patient_id"]) == (
+        "data_file",
+        fid,
+        "file_id",
+        pid,
+    )
+    assert row["source_uri"].endswith(f"/data/{fid}") and row["input_sha256"] == sha
+    cached = list((tmp_path / "home" / "cache" / "gdc" / fid).iterdir())
+    assert [p.name for p in cached] == ["CMU-1-Small-Region.svs"]

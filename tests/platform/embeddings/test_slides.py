@@ -150,8 +150,9 @@ def test_mask_finds_tissue_on_bright_and_dark_backgrounds(
 ) -> None:
     slide, _, mask = opened[name]
     assert mask.background == background and low < mask.fraction < high
-    assert mask.mask.dtype == bool and max(mask.mask.shape) == 2048
-    rgb = sl.thumbnail_rgba(slide, 2048)[..., :3].astype(np.float32)
+    size = sl.MaskParams().thumbnail_max
+    assert mask.mask.dtype == bool and max(mask.mask.shape) == size
+    rgb = sl.thumbnail_rgba(slide, size)[..., :3].astype(np.float32)
     if background == "bright":  # tissue is stained (saturated), background is white
         signal = (rgb.max(-1) - rgb.min(-1)) / np.maximum(rgb.max(-1), 1)
     else:  # tissue fluoresces, background is black
