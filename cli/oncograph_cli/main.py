@@ -40,7 +40,7 @@ COMMANDS: dict[str, Lazy] = {
     "gdc-server": Lazy(
         _C + "gdc_server",
         "gdc_server",
-        "Serve a local GDC-compatible API (/status, /cases, /files, /projects) until Ctrl-C.",
+        "Serve a local GDC-compatible API (/status, /cases, /files, /projects, /data) until Ctrl-C.",
     ),
     "pdc-server": Lazy(
         _C + "pdc_server",
