@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import sessionmaker
 
@@ -196,7 +195,6 @@ def main() -> None:
     server.cleanup()
     shutil.rmtree(work, ignore_errors=True)
     print_result(result, as_json=args.json)
-    _ = np
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import ray
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -229,8 +230,6 @@ class RayExecutor:
             failed = [a for a in arrays if isinstance(a, str)]
             if failed:
                 return Result(job, error=failed[0])
-            import numpy as np
-
             features = np.concatenate(arrays) if arrays else None
             details = {**header.details, "encoded_on": sorted(set(nodes))}
             return Result(job, replace(header, details=details), features)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -199,8 +200,6 @@ def _keep(
 
 
 def _save_counts(session: Session, run: RunHandle, summary: EmbedSummary) -> None:
-    import orjson
-
     session.execute(
         text("UPDATE run SET counts = CAST(:c AS jsonb) WHERE id = :id"),
         {"c": orjson.dumps(summary.counts()).decode(), "id": run.id},
