@@ -10,7 +10,11 @@
    encoder alone = the same summaries through the sentence encoder in this process.
 4. Prints tiles/s, summaries/s and the ratios. Targets (issue 10, CPU): slides >= 0.85, text >= 0.9.
 
-    .venv/bin/python bench/embed.py [--repeat 2] [--json] [--serial]
+``--encoder-threads N`` gives the encoder (pipeline actors and encoder alone alike) N torch threads instead of
+every core: with N below the core count, reading has cores of its own, which shows how much of the reading
+the pipeline hides when reading and encoding do not compete for the same cores (as on a GPU node).
+
+    .venv/bin/python bench/embed.py [--repeat 2] [--encoder-threads N] [--json] [--serial]
 """
 
 from __future__ import annotations
@@ -96,6 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2, help="copies of each real slide")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--encoder-threads", type=int, default=None, help="torch threads (default: every core)")
     parser.add_argument("--serial", action="store_true", help="also time the serial in-process executor")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -126,9 +131,15 @@ def main() -> None:
     print("building the sample graph", file=sys.stderr)
     build_sample_graph(url, REPO / "data")
     factory = sessionmaker(bind=engine, expire_on_commit=False)
-    settings = Settings(home=work / "home", database_url=url)
-    threads = len(os.sched_getaffinity(0))
-    result: dict[str, Any] = {"cpus": threads, "repeat": args.repeat, "batch_size": args.batch_size}
+    cpus = len(os.sched_getaffinity(0))
+    threads = args.encoder_threads or cpus
+    settings = Settings(home=work / "home", database_url=url, embed_threads=threads)
+    result: dict[str, Any] = {
+        "cpus": cpus,
+        "encoder_threads": threads,
+        "repeat": args.repeat,
+        "batch_size": args.batch_size,
+    }
     scope = Scope.everything("bench")
 
     with factory() as session:

@@ -32,6 +32,7 @@ from oncograph_api.routers import (
     projects,
     provenance,
     similar,
+    slides,
     survival,
 )
 from oncograph_api.routers.cohorts import MAX_UPLOAD_BYTES
@@ -108,6 +109,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         cohorts,
         survival,
         similar,
+        slides,
         exports,
         provenance,
     ):

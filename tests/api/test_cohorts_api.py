@@ -232,6 +232,16 @@ def test_survival_matches_the_core(api_db: ApiDb) -> None:
     assert by_stage["result"]["logrank_p_value"] is not None
     assert "index date" in by_stage["result"]["rules"]
 
+    # the same filter before anything is saved (the cohort builder's plot): the same curves
+    unsaved = client.post(
+        "/survival", headers=carol, json={"filters": filters, "group_by": "diagnoses.stage", "max_groups": 4}
+    )
+    assert unsaved.status_code == 200, unsaved.text
+    assert unsaved.json()["result"] == by_stage["result"] and unsaved.json()["members"] == len(ids)
+    assert_problem(
+        client.post("/survival", headers=carol, json={"filters": filters, "group_by": "nope"}), 422
+    )
+
     bad = assert_problem(
         client.get(f"/cohorts/{cohort['id']}/survival?group_by=diagnoses.age_at_diagnosis", headers=carol),
         422,
@@ -275,6 +285,14 @@ def test_similar_patients_in_a_cohort(api_db: ApiDb) -> None:
     assert [n["case_id"] for n in got] == [r.case_id for r in expected]
     for n, r in zip(got, expected, strict=True):
         assert n["distance"] == pytest.approx(cosine_distance(vectors[query.id], vectors[r.id]), abs=1e-5)
+    # across the whole graph: the same neighbours here (only these patients have the model's embeddings)
+    across = client.get(
+        f"/patients/{query.submitter_id}/similar", headers=dan, params={"model": "test-model", "k": 3}
+    )
+    assert across.status_code == 200, across.text
+    assert [n["case_id"] for n in across.json()["data"]] == [r.case_id for r in expected]
+    assert_problem(client.get("/patients/TCGA-ZZ-0000/similar?model=test-model", headers=dan), 404)
+    assert_problem(client.get(f"/patients/{query.submitter_id}/similar?model=none", headers=dan), 404)
     assert_problem(
         client.get(
             f"/cohorts/{cohort['id']}/similar",

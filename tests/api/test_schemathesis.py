@@ -70,6 +70,7 @@ SEMANTIC_INPUTS = {
     "POST /cohorts": "`filters` follows the GDC grammar, and exactly one of `filters` and `ids` is given",
     "POST /cohorts/upload": "the body must be an id file (text, TSV/CSV with an id column, or JSON)",
     "GET /cohorts/{cohort_id}/survival": "`group_by` names a categorical field of GET /fields",
+    "POST /survival": "`filters` follows the GDC grammar and `group_by` names a categorical field of GET /fields",
     "POST /cohorts/{cohort_id}/exports": "`ratios` add up to 1 and `split_by` names fields of the export schema",
 }
 """Operations whose validity the JSON schema cannot express (a filter grammar, a field registry, opaque cursors,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from api.harness import ApiDb, assert_problem
@@ -24,6 +25,7 @@ from oncograph.cohorts import query
 from oncograph.cohorts.provenance import visible_lineage
 from oncograph.db import transaction
 from oncograph.db.models import Run
+from oncograph.embeddings.store import EmbeddingRow, store_embeddings
 from oncograph.export.job import run_export
 from oncograph.settings import Settings
 from oncograph_api.app import create_app
@@ -32,6 +34,7 @@ pytestmark = pytest.mark.integration
 
 CHOL = {"op": "in", "content": {"field": "project.project_id", "value": ["TCGA-CHOL"]}}
 MIN_CELL = 5
+SLIDE = Path(__file__).resolve().parents[2] / "data" / "wsi" / "CMU-1-Small-Region.svs"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class World:
     harvest_run: int
     idc_run: int
     export_run: int
+    slide_embedding: int
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +80,31 @@ def world(api_db: ApiDb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
     run_export(api_db.sessions, started.json()["id"])
     export_run = api_db.scalar("SELECT max(id) FROM run WHERE transform = 'export_cohort'")
     assert export_run is not None
+    # two CHOL patients with a slide embedding each (a real local slide: the thumbnail renders it)
+    two = api_db.rows(
+        "SELECT p.id, p.case_id::text FROM patient p JOIN project pr ON pr.id = p.project_id "
+        "WHERE pr.project_id = 'TCGA-CHOL' ORDER BY p.submitter_id LIMIT 2"
+    )
+    with transaction(api_db.sessions) as s:
+        store_embeddings(
+            s,
+            [
+                EmbeddingRow(
+                    r.id,
+                    "data_file",
+                    f"mx-slide-{i}",
+                    "slide",
+                    "mx-model",
+                    "1",
+                    [1.0, float(i), 0.5],
+                    source_uri=str(SLIDE),
+                )
+                for i, r in enumerate(two)
+            ],
+        )
+    slide_embedding = api_db.scalar(
+        "SELECT id FROM embedding WHERE object_id = 'mx-slide-0' AND model = 'mx-model'"
+    )
     yield World(
         api_db,
         client,
@@ -87,6 +116,7 @@ def world(api_db: ApiDb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
         harvest,
         idc,
         export_run,
+        slide_embedding,
     )
 
 
@@ -146,6 +176,25 @@ def test_every_surface_agrees(
     exports = {e["id"] for e in client.get("/exports", headers=headers).json()["data"]}
     assert (world.export_id in exports) is sees_export
     assert (client.get(f"/exports/{world.export_id}", headers=headers).status_code == 200) is sees_export
+    croissant = client.get(f"/exports/{world.export_id}/files/croissant.json", headers=headers)
+    assert (croissant.status_code == 200) is sees_export
+
+    survival = client.post("/survival", headers=headers, json={"filters": CHOL})
+    assert survival.status_code == 200 and survival.json()["members"] == (world.chol_size if sees else 0)
+    similar = client.get(
+        f"/patients/{world.chol_case}/similar", headers=headers, params={"model": "mx-model"}
+    )
+    assert (similar.status_code == 200) is sees
+    thumbnail = client.get(f"/embeddings/{world.slide_embedding}/thumbnail?max_px=64", headers=headers)
+    assert (thumbnail.status_code == 200) is sees
+    if sees:
+        assert thumbnail.headers["content-type"] == "image/png" and thumbnail.content[:4] == b"\x89PNG"
+        assert len(similar.json()["data"]) == 1
+        detail = client.get(f"/patients/{world.chol_case}", headers=headers).json()
+        (embedding,) = detail["embeddings"]
+        assert embedding["id"] == world.slide_embedding and embedding["thumbnail"] is True
+        assert embedding["source_uri"] is None and embedding["source_name"] == SLIDE.name
+        assert str(SLIDE.parent) not in json.dumps(detail)  # no server path reaches a client
 
 
 def test_the_owner_sees_its_own_export_and_run(world: World) -> None:
@@ -179,9 +228,14 @@ def test_aggregate_only_sees_suppressed_counts_and_no_records(world: World) -> N
         ("GET", "/runs"),
         ("GET", f"/lineage/{world.chol_case}"),
         ("GET", "/exports"),
+        ("GET", f"/exports/{world.export_id}/files/croissant.json"),
+        ("GET", f"/embeddings/{world.slide_embedding}/thumbnail"),
+        ("GET", f"/patients/{world.chol_case}/similar?model=mx-model"),
     ]:
         body = assert_problem(client.request(method, path, headers=headers), 403)
         assert "aggregate-only" in body["detail"]
+    body = assert_problem(client.post("/survival", headers=headers, json={"filters": CHOL}), 403)
+    assert "aggregate-only" in body["detail"]
 
 
 def test_record_level_principals_get_exact_counts(world: World) -> None:

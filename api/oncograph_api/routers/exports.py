@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from oncograph.db.models import Export
 from oncograph.errors import NotFoundError
 from oncograph.export.job import create_export
 from oncograph.export.options import SEED_MAX, ExportOptions
+from oncograph.export.published import read_published_file
 from oncograph.export.schema import DEFAULT_STRATIFY, STRATIFY_FIELDS
 from oncograph_api.deps import ApiState, Caller, CallerDep, CuratorDep, SessionDep, StateDep
 from oncograph_api.errors import parameter, problem_responses
@@ -224,3 +225,28 @@ def export_manifest(export_id: ExportId, caller: CallerDep, session: SessionDep)
     if row.status != "succeeded" or row.manifest is None:
         raise NotFoundError(f"export {export_id} is {row.status}; its manifest exists once it succeeded")
     return dict(row.manifest)
+
+
+@router.get(
+    "/exports/{export_id}/files/{name}",
+    summary="Download a small file of an export",
+    description="One of the small files of a succeeded export you started: `manifest.json`, `croissant.json`, "
+    "`gdc_manifest.txt` (gdc-client) or `idc_manifest.s5cmd` (s5cmd), read from the export's destination and "
+    "checked against the sha256 in its manifest (409 when the published file was changed since). The Parquet "
+    "and feature files are read from the destination itself.",
+    responses=problem_responses(401, 404, 409, 422),
+)
+def export_file(
+    export_id: ExportId,
+    name: Annotated[str, Path(max_length=100, description="The file's name.", examples=["croissant.json"])],
+    caller: CallerDep,
+    session: SessionDep,
+    state: StateDep,
+) -> Response:
+    row = _own_export(session, export_id, caller)
+    if row.status != "succeeded" or row.manifest is None:
+        raise NotFoundError(f"export {export_id} is {row.status}; its files exist once it succeeded")
+    data, media = read_published_file(
+        row.destination, dict(row.manifest), name, endpoint_url=state.settings.s3_endpoint_url
+    )
+    return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})

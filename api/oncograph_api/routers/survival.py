@@ -1,4 +1,5 @@
-"""``GET /cohorts/{id}/survival``: Kaplan–Meier overall survival of a cohort, optionally split by a field."""
+"""``GET /cohorts/{id}/survival`` and ``POST /survival``: Kaplan–Meier overall survival of a cohort, or of a
+filter before anything is saved, optionally split by a field."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from fastapi import APIRouter, Query
 from oncograph.cohorts import analysis
 from oncograph.cohorts.analysis import MISSING_GROUP
 from oncograph.cohorts.survival import SURVIVAL_RULES
-from oncograph_api.deps import CallerDep, SessionDep
+from oncograph_api.deps import CallerDep, ConnectionDep, SessionDep
 from oncograph_api.errors import located, problem_responses
 from oncograph_api.routers.cohorts import CohortId
-from oncograph_api.schemas import PG_INT_MAX, SurvivalResponse
+from oncograph_api.schemas import PG_INT_MAX, FilterSurvivalRequest, FilterSurvivalResponse, SurvivalResponse
 
-router = APIRouter(prefix="/cohorts", tags=["cohort analysis"])
+router = APIRouter(tags=["cohort analysis"])
 
 DESCRIPTION = f"""Kaplan–Meier overall survival of the members of a cohort version (default: the latest) that
 you may see, with pointwise confidence bands and, for two or more non-empty groups, the log-rank test.
@@ -33,7 +34,7 @@ apply to them."""
 
 
 @router.get(
-    "/{cohort_id}/survival",
+    "/cohorts/{cohort_id}/survival",
     summary="Kaplan–Meier survival",
     description=DESCRIPTION,
     responses=problem_responses(401, 404, 422),
@@ -72,3 +73,26 @@ def cohort_survival(
         omitted_groups=found.omitted_groups,
         result=found.result,
     )
+
+
+@router.post(
+    "/survival",
+    summary="Kaplan–Meier survival of a filter",
+    description="The same curves as GET /cohorts/{id}/survival, for the current patients you may see that "
+    "match `filters` (no cohort saved): what the cohort builder plots as its filters change. Groups and rules "
+    "as there.",
+    responses=problem_responses(401, 422),
+)
+def filter_survival(
+    body: FilterSurvivalRequest, caller: CallerDep, conn: ConnectionDep
+) -> FilterSurvivalResponse:
+    with located("body"):
+        found = analysis.filter_survival(
+            conn,
+            body.filters,
+            caller.scope,
+            group_by=body.group_by,
+            max_groups=body.max_groups,
+            alpha=body.alpha,
+        )
+    return FilterSurvivalResponse(**found)

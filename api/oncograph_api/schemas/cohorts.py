@@ -9,7 +9,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from oncograph.cohorts.saved import SetOp
 from oncograph.cohorts.survival import SurvivalResult
-from oncograph_api.schemas.base import JSON_INT_MAX, FilterBody, _Input, _integral, _Output
+from oncograph_api.schemas.base import JSON_INT_MAX, FilterBody, JsonInt, _Input, _integral, _Output
 from oncograph_api.schemas.patients import CaseIdentity
 
 
@@ -139,6 +139,24 @@ class SurvivalResponse(_Output):
     result: SurvivalResult = Field(description="Kaplan–Meier curves per group, log-rank test, and the rules.")
 
 
+class FilterSurvivalRequest(_Input):
+    filters: FilterBody = None
+    group_by: str | None = Field(
+        default=None, max_length=200, description="A categorical field to split patients by.",
+        examples=["diagnoses.ajcc_pathologic_stage"],
+    )  # fmt: skip
+    max_groups: JsonInt = Field(default=10, ge=1, le=50, description="At most this many value groups.")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="1 - confidence level of the bands.")
+
+
+class FilterSurvivalResponse(_Output):
+    group_by: str | None = Field(description="The field that split the patients; null: one group `all`.")
+    members: int = Field(description="Patients matching the filter (those you may see).")
+    ungrouped: int = Field(description="Patients without a value of `group_by` (in group `(missing)`).")
+    omitted_groups: int = Field(description="Values beyond `max_groups` that got no group.")
+    result: SurvivalResult = Field(description="Kaplan–Meier curves per group, log-rank test, and the rules.")
+
+
 class Neighbour(_Output):
     case_id: str = Field(description="GDC case UUID.")
     submitter_id: str | None = Field(description="Case barcode.")
@@ -155,3 +173,9 @@ class SimilarResponse(_Output):
     patient: str = Field(description="The query patient, as given.")
     model: str = Field(description="The embedding model.")
     data: list[Neighbour] = Field(description="Nearest members first (the query patient excluded).")
+
+
+class PatientSimilarResponse(_Output):
+    patient: str = Field(description="The query patient, as given.")
+    model: str = Field(description="The embedding model.")
+    data: list[Neighbour] = Field(description="Nearest patients first (the query patient excluded).")

@@ -9,11 +9,13 @@ see are left out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from oncograph.access import Scope
-from oncograph.cohorts import saved
+from oncograph.cohorts import query, saved
 from oncograph.cohorts.patients import group_by_field, visible_patient_ids
 from oncograph.cohorts.survival import SurvivalResult, kaplan_meier
 from oncograph.db.models import Principal
@@ -61,8 +63,24 @@ def cohort_survival(
         NotFoundError: no such cohort or version for this principal and scope.
         FilterError: ``group_by`` is not a categorical field (located at ``group_by``).
     """
-    conn = session.connection()
     number, members = visible_members(session, cohort_id, principal, version, scope=scope)
+    found = members_survival(
+        session.connection(), members, scope, group_by=group_by, max_groups=max_groups, alpha=alpha
+    )
+    return CohortSurvival(cohort_id=cohort_id, version=number, **found)
+
+
+def members_survival(
+    conn: Connection,
+    members: list[int],
+    scope: Scope,
+    *,
+    group_by: str | None = None,
+    max_groups: int = 10,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """Survival of the given (visible) patients, grouped as :func:`cohort_survival` says: the fields of
+    :class:`CohortSurvival` other than the cohort's id and version."""
     omitted = 0
     ungrouped: list[int] = []
     if group_by:
@@ -72,20 +90,39 @@ def cohort_survival(
         groups = {**kept, **({MISSING_GROUP: ungrouped} if ungrouped else {})}
     else:
         groups = {"all": members}
-    return CohortSurvival(
-        cohort_id=cohort_id,
-        version=number,
-        group_by=group_by or None,
-        members=len(members),
-        ungrouped=len(ungrouped),
-        omitted_groups=omitted,
-        result=kaplan_meier(conn, groups, alpha=alpha),
-    )
+    return {
+        "group_by": group_by or None,
+        "members": len(members),
+        "ungrouped": len(ungrouped),
+        "omitted_groups": omitted,
+        "result": kaplan_meier(conn, groups, alpha=alpha),
+    }
+
+
+def filter_survival(
+    conn: Connection,
+    filters: Any,
+    scope: Scope,
+    *,
+    group_by: str | None = None,
+    max_groups: int = 10,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """Survival of the current patients the scope may see that match ``filters`` (a GDC filter), before any
+    cohort is saved: what the cohort builder plots as filters change.
+
+    Raises:
+        FilterError: a bad filter, or ``group_by`` not a categorical field.
+    """
+    members = query.member_ids(conn, filters, scope)
+    return members_survival(conn, members, scope, group_by=group_by, max_groups=max_groups, alpha=alpha)
 
 
 __all__ = [
     "MISSING_GROUP",
     "CohortSurvival",
     "cohort_survival",
+    "filter_survival",
+    "members_survival",
     "visible_members",
 ]

@@ -7,6 +7,7 @@ exist.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -170,7 +171,7 @@ def patient_detail(
     ]
     emb = _T("embedding")
     out["embeddings"] = [
-        lin.record(emb, r)
+        public_embedding(lin.record(emb, r), int(r["id"]))
         for r in conn.execute(
             select(*[c for c in emb.c if c.name != "vector"])
             .where(emb.c.patient_id == pid)
@@ -178,6 +179,35 @@ def patient_detail(
         ).mappings()
     ]
     lin.resolve(conn)
+    return out
+
+
+def local_source(source_uri: str | None) -> Path | None:
+    """The local file a ``source_uri`` names, when it is an absolute path to an existing file here."""
+    if not source_uri or "://" in source_uri:
+        return None
+    path = Path(source_uri)
+    return path if path.is_absolute() and path.is_file() else None
+
+
+def public_embedding(record: dict[str, Any], embedding_id: int) -> dict[str, Any]:
+    """An embedding record for clients: its id, no server paths (``source_uri`` reduced to the file's name
+    when local, ``features_uri`` to whether the per-tile features exist), and ``thumbnail``: whether
+    :func:`slide_thumbnail` can render it."""
+    out = dict(record)
+    out["id"] = embedding_id
+    source = out.get("source_uri")
+    local = local_source(source)
+    if source and "://" not in source:
+        out["source_uri"] = None
+        out["source_name"] = Path(source).name
+    features = out.pop("features_uri", None)
+    out["has_features"] = bool(features)
+    details = dict(out.get("details") or {})
+    if isinstance(details.get("slide"), dict):
+        details["slide"] = {k: v for k, v in details["slide"].items() if k != "path"}
+    out["details"] = details
+    out["thumbnail"] = out.get("modality") == "slide" and local is not None
     return out
 
 

@@ -22,6 +22,7 @@ from oncograph.access import Scope
 from oncograph.access.principals import ensure_local_principal
 from oncograph.cohorts.analysis import visible_members
 from oncograph.embeddings.attach import Attachment, attach_file, attach_series
+from oncograph.embeddings.dicom_wsi import DicomSlide, split_dicom_slides
 from oncograph.embeddings.encoders import EncoderSpec
 from oncograph.embeddings.inputs import LocalInput, gdc_input, resolve_inputs
 from oncograph.embeddings.text import render_summaries
@@ -164,6 +165,33 @@ def _file_job(session: Session, item: LocalInput) -> Job:
     )
 
 
+def _dicom_slide_job(session: Session, slide: DicomSlide) -> Job:
+    """A DICOM-WSI series: keyed by its SeriesInstanceUID, attached to ``imaging_series`` when the graph has it."""
+    found, expected = attach_series(session, slide.series_uid)
+    first = slide.files[0]
+    details: dict[str, Any] = {
+        "series_uid": slide.series_uid,
+        "instances": len(slide.files),
+        "image_types": list(slide.image_types),
+        "bytes": sum(i.size for i in slide.files),
+        "name": first.path.name,
+    }
+    if expected is not None:
+        details["expected_instances"] = expected
+        details["partial"] = len(slide.files) < expected
+    return Job(
+        modality="slide",
+        source_uri=first.source_uri.rsplit("/", 1)[0] or first.source_uri,
+        input_sha256=slide.sha256,
+        attachment=found,
+        object_kind="imaging_series",
+        object_id=slide.series_uid,
+        path=str(first.path),
+        expected_instances=expected,
+        details=details,
+    )
+
+
 def _cohort_patients(session: Session, cohort_id: int, scope: Scope) -> list[int]:
     principal = ensure_local_principal(session) if scope.unrestricted else None
     if principal is None:
@@ -301,7 +329,9 @@ def plan(
     """The jobs of a run: every named object, attached, minus those already embedded by ``spec``'s version."""
     result = Plan()
     if request.modality == "slide":
-        jobs = [_file_job(session, item) for item in _slide_inputs(session, request, settings, scope, result)]
+        dicom, files, failures = split_dicom_slides(_slide_inputs(session, request, settings, scope, result))
+        result.failures.extend(failures)
+        jobs = [_file_job(session, item) for item in files] + [_dicom_slide_job(session, d) for d in dicom]
     elif request.modality == "scan":
         jobs = _scan_jobs(session, request, settings, result)
     else:

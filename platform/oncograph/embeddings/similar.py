@@ -140,6 +140,29 @@ def similar_in_cohort(
     return similar_patients(session, members, query_patient, model, k)
 
 
+def similar_to_patient(
+    session: Session, *, scope: Scope, patient: str, model: str, k: int = 10
+) -> list[Neighbour]:
+    """The ``k`` live patients the scope may see nearest to ``patient`` (a case UUID or barcode it may see) by
+    ``model`` embeddings, across the whole graph (itself excluded).
+
+    Raises:
+        NotFoundError: no such patient for the scope, or no embeddings of the model for the patient.
+        ValidationError: an invalid model name.
+    """
+    check_model(model)
+    query_patient = resolve_patient(session.connection(), patient, scope)
+    embedded = session.execute(
+        text(
+            "SELECT DISTINCT e.patient_id FROM embedding e JOIN patient p ON p.id = e.patient_id "
+            "WHERE e.model = :m AND p.retired_release_id IS NULL"
+        ),
+        {"m": model},
+    ).scalars()
+    candidates = visible_patient_ids(session.connection(), embedded, scope)
+    return similar_patients(session, candidates, query_patient, model, k)
+
+
 @dataclass(frozen=True, slots=True)
 class SimilarObject:
     object_kind: str
