@@ -57,9 +57,10 @@ pins=$(mktemp)
 trap 'rm -f "$pins"; [[ $CHECK == 1 ]] && rm -rf "$work"' EXIT
 grep -oE '^[A-Za-z0-9_.-]+==[^ ]+' "$work/lock-all.txt" > "$pins"
 
-# 2. What make setup and CI install: core + dev + ml + api + flows + embed (the embedding tests run the real
-#    encoders, slides and Ray: torch 2.14.1 + torchvision 0.29.1 from the machines' local disk, ~5.5 GB).
-compile test dev,ml,api,flows,embed -c "$pins"
+# 2. What make setup and CI install: core + dev + ml + api + ui + flows + embed (the embedding tests run the
+#    real encoders, slides and Ray: torch 2.14.1 + torchvision 0.29.1 from the machines' local disk, ~5.5 GB;
+#    the UI tests run Streamlit against the real API, and Playwright drives Debian's Chromium).
+compile test dev,ml,api,ui,flows,embed -c "$pins"
 # 3. One per image (docker/): core + that app's extra.
 compile api api -c "$pins"
 compile ui ui -c "$pins"

@@ -52,6 +52,11 @@ COMMANDS: dict[str, Lazy] = {
         "serve",
         "Serve the REST API until Ctrl-C (OpenAPI docs at /docs). The database must be migrated.",
     ),
+    "ui": Lazy(
+        _C + "ui",
+        "ui",
+        "Run the Streamlit cohort builder until Ctrl-C; it talks to the REST API at ONCOGRAPH_API_URL.",
+    ),
     "demo": Lazy(
         _C + "demo", "demo", "Run everything end to end on the bundled real data and print the status."
     ),

@@ -9,6 +9,7 @@ from the local GraphQL stand-in on the recorded responses -> identity links -> `
 from __future__ import annotations
 
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -59,8 +60,13 @@ def demo(
         "--idc-all",
         help="Load IDC's whole series index, not only the TCGA collections of the demo's GDC projects.",
     ),
-    serve: bool = typer.Option(False, "--serve", help="Keep serving the REST API at the end (Ctrl-C stops)."),
-    port: int = typer.Option(8000, "--port", help="Port of the REST API with --serve."),
+    serve: bool = typer.Option(
+        True,
+        "--serve/--no-serve",
+        help="End with the REST API and the UI up until Ctrl-C; --no-serve checks the API and exits (scripts).",
+    ),
+    port: int = typer.Option(8000, "--port", help="Port of the REST API."),
+    ui_port: int = typer.Option(8501, "--ui-port", help="Port of the UI."),
     embed: bool = typer.Option(
         True,
         "--embed/--no-embed",
@@ -90,7 +96,7 @@ def demo(
             _embed(factory, data)
         print_status(json_out=False)
         key, cohort_id = _cohort_and_export(factory)
-        _api(engine, key, cohort_id, serve=serve, port=port)
+        _api(engine, key, cohort_id, serve=serve, port=port, ui_port=ui_port)
     except OncographError as exc:
         exit_with_error(str(exc))
 
@@ -212,21 +218,47 @@ def _cohort_and_export(factory: sessionmaker[Session]) -> tuple[str, int]:
     return key, cohort.id
 
 
-def _api(engine: Engine, key: str, cohort_id: int, *, serve: bool, port: int) -> None:
-    """Start the REST API, show that the demo key works on it, and keep serving with ``--serve``."""
+def _serve(engine: Engine, key: str, cohort_id: int, *, port: int, ui_port: int) -> None:
+    """The REST API (with an export worker) and the UI until Ctrl-C, which stops both."""
+    import uvicorn
+
+    from oncograph.export.worker import start_worker_thread
+    from oncograph_api.app import create_app
+    from oncograph_cli.commands.ui import ui_command, ui_env
+
+    api_url = f"http://127.0.0.1:{port}"
+    _, stop = start_worker_thread(session_factory(engine))
+    # the UI process gets the demo key from its environment (one person on their own machine): no login
+    ui = subprocess.Popen(ui_command(ui_port), env=ui_env(api_url, key), stdout=subprocess.DEVNULL)
+    console.print(
+        f"[bold]8/8[/] REST API at {api_url}/docs and the cohort builder at http://127.0.0.1:{ui_port}\n"
+        f"      demo API key (curator): {key}\n"
+        f"      try: curl -H 'X-API-Key: {key}' {api_url}/cohorts/{cohort_id}\n"
+        "      Ctrl-C stops both."
+    )
+    try:
+        uvicorn.run(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
+    finally:
+        stop.set()
+        ui.terminate()
+        try:
+            ui.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            ui.kill()
+        console.print("      stopped the API and the UI")
+
+
+def _api(engine: Engine, key: str, cohort_id: int, *, serve: bool, port: int, ui_port: int) -> None:
+    """Start the REST API and show that the demo key works on it; with ``serve``, keep it and the UI up."""
     import httpx
     import uvicorn
 
     from oncograph_api.app import create_app
 
-    app = create_app(engine)
     if serve:
-        console.print(
-            f"[bold]8/8[/] REST API at http://127.0.0.1:{port}/docs — demo API key (curator): {key}\n"
-            f"      try: curl -H 'X-API-Key: {key}' http://127.0.0.1:{port}/cohorts/{cohort_id}"
-        )
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+        _serve(engine, key, cohort_id, port=port, ui_port=ui_port)
         return
+    app = create_app(engine)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
@@ -250,7 +282,7 @@ def _api(engine: Engine, key: str, cohort_id: int, *, serve: bool, port: int) ->
         thread.join(timeout=10)
     console.print(
         f"[bold]8/8[/] REST API checked on {url}: POST /facets -> {facets.get('total')} patients.\n"
-        f"      Serve it: `oncograph serve` (docs at http://127.0.0.1:8000/docs); "
+        f"      Serve it and the UI: `oncograph demo` without --no-serve, or `oncograph serve` + `oncograph ui`; "
         f"demo API key (curator): {key}"
     )
 
