@@ -14,7 +14,7 @@ from oncograph_ui import filters
 from oncograph_ui.session import KEY
 
 pytestmark = pytest.mark.integration
-PAGES = APP.parent / "pages"
+PAGES = APP.parent / "screens"
 
 
 def _page(name: str, stack: UiStack, **query: str) -> AppTest:

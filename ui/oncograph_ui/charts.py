@@ -34,6 +34,11 @@ def bar_chart(facet: dict[str, Any], title: str, top: int = 12) -> alt.Chart:
     return chart
 
 
+def bar_height(facet: dict[str, Any], top: int = 12) -> int:
+    """Pixels for :func:`bar_chart`: room for its title and axis, and 26 px per bar."""
+    return 110 + 26 * max(1, min(top, len(facet.get("buckets", []))))
+
+
 def histogram_chart(facet: dict[str, Any], title: str, *, days_as_years: bool = True) -> alt.Chart:
     scale = DAYS_PER_YEAR if days_as_years else 1.0
     rows = [
@@ -159,6 +164,7 @@ def upset_chart(matrix: dict[str, Any], top: int = 12) -> alt.VConcatChart:
 __all__ = [
     "at_risk_table",
     "bar_chart",
+    "bar_height",
     "count_value",
     "histogram_chart",
     "km_chart",

@@ -95,6 +95,6 @@ def page_link(page: str, label: str, icon: str | None = None, **params: Any) -> 
 
     query = {k: str(v) for k, v in params.items() if v is not None}
     try:
-        st.page_link(f"pages/{page}.py", label=label, icon=icon, query_params=query or None)
+        st.page_link(f"screens/{page}.py", label=label, icon=icon, query_params=query or None)
     except StreamlitAPIException:
         st.markdown(f"[{label}](/{page}{'?' + urlencode(query) if query else ''})")

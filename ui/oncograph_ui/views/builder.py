@@ -149,8 +149,14 @@ def _overview(counts: dict[str, dict[str, Any]], main: Facets) -> None:
     labels = dict(FACETS)
     for i, name in enumerate(CHARTED):
         facet = next((f for f in main["facets"] if f["field"] == name), None)
-        if facet:
-            cols[i % 2].altair_chart(charts.bar_chart(dict(facet), labels[name]), width="stretch")
+        if facet and facet.get("buckets"):
+            cols[i % 2].altair_chart(
+                charts.bar_chart(dict(facet), labels[name]),
+                width="stretch",
+                height=charts.bar_height(dict(facet)),
+            )
+        elif facet:
+            cols[i % 2].caption(f"{labels[name]}: no values recorded for this selection")
     age = next((f for f in main["facets"] if f["field"] == AGE), None)
     if age:
         st.altair_chart(charts.histogram_chart(dict(age), "Age at diagnosis"), width="stretch")
@@ -185,7 +191,7 @@ def _survival(api: ApiClient, current: dict[str, Any] | None) -> None:
     if not result["groups"] or not any(g["curve"] for g in result["groups"]):
         st.info("No patient of this selection has survival data.")
         return
-    st.altair_chart(charts.km_chart(result), width="stretch")
+    st.altair_chart(charts.km_chart(result), width="stretch", height=380)
     st.caption("Number at risk")
     st.dataframe(charts.at_risk_table(result), width="stretch")
     p = result.get("logrank_p_value")

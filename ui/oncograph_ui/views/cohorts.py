@@ -116,7 +116,7 @@ def _detail(api: ApiClient, cohort_id: int) -> None:
         )  # fmt: skip
     found = session.call("compute survival", lambda: api.cohort_survival(cohort_id))
     if found is not None and any(g["curve"] for g in found["result"]["groups"]):
-        st.altair_chart(charts.km_chart(found["result"]), width="stretch")
+        st.altair_chart(charts.km_chart(found["result"]), width="stretch", height=380)
 
 
 def _set_operations(api: ApiClient, cohorts: list[Cohort]) -> None:
