@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -50,7 +49,8 @@ def ui(
     console.print(
         f"oncograph UI on http://{host}:{port} (API: {api_url or 'http://127.0.0.1:8000'})", highlight=False
     )
-    try:
-        raise SystemExit(subprocess.call(ui_command(port, host=host), env=ui_env(api_url)))
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
+    sys.stdout.flush()
+    # this process becomes Streamlit: a signal to it (Ctrl-C, a supervisor's SIGTERM) stops the UI itself,
+    # and no child outlives it
+    command = ui_command(port, host=host)
+    os.execve(command[0], command, ui_env(api_url))
