@@ -100,7 +100,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2, help="copies of each real slide")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--encoder-threads", type=int, default=None, help="torch threads (default: every core)")
+    parser.add_argument(
+        "--encoder-threads", type=int, default=None, help="torch threads (default: every core)"
+    )
     parser.add_argument("--serial", action="store_true", help="also time the serial in-process executor")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
