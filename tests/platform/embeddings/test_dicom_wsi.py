@@ -82,10 +82,10 @@ def test_dicom_wsi_series_embeds_as_one_object_and_reruns_skip(
     request = EmbedRequest("slide", paths=(str(DICOM_WSI),), encoder=spec.name, min_tissue=0.0, batch_size=8)
     scope = Scope.everything("test")
     first = embed(sample_factory, request, settings, SerialExecutor(threads=2), scope=scope)
-    assert (first.embedded, first.failed, first.tiles) == (1, 1, 1)
-    # the folder's SOURCES.md is named as not a slide; the two instances are one object, not two
-    assert [Path(f["source"]).name for f in first.failures] == ["SOURCES.md"]
-    assert "not a whole-slide format" in first.failures[0]["reason"]
+    assert (first.embedded, first.failed, first.tiles) == (1, 2, 1)
+    # the folder's SOURCES.md and SHA256SUMS are named as not slides; the two instances are one object
+    assert sorted(Path(f["source"]).name for f in first.failures) == ["SHA256SUMS", "SOURCES.md"]
+    assert all("not a whole-slide format" in f["reason"] for f in first.failures)
     assert first.unattached == 1  # the fixture's series is not in the sample graph's IDC index
     with sample_factory() as session:
         row = session.execute(
