@@ -20,11 +20,10 @@ from oncograph.cohorts.query import (
     DEFAULT_BINS,
     DEFAULT_FACET_SIZE,
     DEFAULT_FACETS,
-    Facet,
-    TermsFacet,
     facets,
     modality_matrix,
 )
+from oncograph.cohorts.results import Facet, TermsFacet
 from oncograph.db import transaction
 from oncograph.errors import OncographError
 from oncograph_cli.context import store

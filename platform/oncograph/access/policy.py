@@ -102,9 +102,14 @@ def open_or_granted(
     return or_(is_open, patient_id.in_(granted_patients(scope)))
 
 
+def controlled_file(file: FromClause) -> ColumnElement[bool]:
+    """The file's own ``access`` is ``controlled`` (visible only with a grant for its patient's project)."""
+    return and_(file.c.access.is_not(None), file.c.access == "controlled")
+
+
 def visible_file(scope: Scope, file: FromClause, patient_id: ColumnElement[Any]) -> ColumnElement[bool]:
     """A live file that is not controlled, or whose patient's project the scope holds a grant for."""
-    open_file = or_(file.c.access.is_(None), file.c.access != "controlled")
+    open_file = not_(controlled_file(file))
     return and_(file.c.retired_release_id.is_(None), open_or_granted(scope, open_file, patient_id))
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     case,
     column,
+    false,
     literal,
     or_,
     select,
@@ -83,12 +84,16 @@ def modalities_source(scope: Scope) -> Source:
     conditions = [open_or_granted(scope, pm.c.via_open_data.is_(True), pm.c.patient_id)]
     e: FromClause = Embedding.__table__.alias("fme")
     sub = union_all(
-        select(pm.c.patient_id.label("pid"), pm.c.modality.label("value")).where(*conditions),
-        select(e.c.patient_id.label("pid"), literal("embedding").label("value"))
+        select(
+            pm.c.patient_id.label("pid"),
+            pm.c.modality.label("value"),
+            pm.c.via_open_data.is_not(True).label("restricted"),
+        ).where(*conditions),
+        select(e.c.patient_id.label("pid"), literal("embedding").label("value"), false().label("restricted"))
         .where(e.c.patient_id.is_not(None))
         .distinct(),
     ).subquery("fm")
-    return Source(sub.c.pid, sub.c.value, (sub,))
+    return Source(sub.c.pid, sub.c.value, (sub,), restricted=sub.c.restricted)
 
 
 def live_modalities(scope: Scope) -> Source:

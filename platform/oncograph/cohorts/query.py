@@ -1,14 +1,16 @@
-"""Cohort queries: which visible patients match a filter, counts, facets and the modality matrix."""
+"""Cohort queries: which visible patients match a filter, counts, facets and the modality matrix.
+
+Two engines give the same answers: SQL (this module: the filter compiled to one predicate, facets by
+``GROUPING SETS``), and the in-memory cohort index (:mod:`oncograph.cohorts.index`), which answers whatever it
+can exactly as SQL would, in milliseconds; each function below asks the index first.
+"""
 
 from __future__ import annotations
 
 import itertools
-import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from dataclasses import field as dc_field
 from decimal import Decimal
 from typing import Any
 
@@ -33,17 +35,23 @@ from sqlalchemy import (
 
 from oncograph.access import Scope
 from oncograph.access.policy import visible_patient
+from oncograph.cohorts import index
 from oncograph.cohorts.fields import FIELDS, PATIENT, Field, get_field, suggest
 from oncograph.cohorts.filters import FilterError, Node, Problem, compile_filter, fields_of, parse
+from oncograph.cohorts.results import (
+    Facet,
+    HistogramFacet,
+    ModalityMatrix,
+    TermsFacet,
+    bin_width,
+    json_value,
+    num,
+)
 from oncograph.errors import PermissionDeniedError
 
 #: Terms returned per facet unless asked otherwise.
 DEFAULT_FACET_SIZE = 50
 DEFAULT_BINS = 10
-#: The most bins a histogram's range is cut into; a finer ``interval`` is widened to keep within it (only bins
-#: holding values are returned, so this bounds float precision, not the answer's size: 5e-324 made bins whose
-#: two ends were the same float).
-MAX_HISTOGRAM_BINS = 1_000_000
 DEFAULT_FACETS: tuple[str, ...] = (
     "project.project_id",
     "primary_site",
@@ -63,6 +71,12 @@ def cohort_select(node: Node | None, scope: Scope) -> Select[Any]:
 
 def count(conn: Connection, filters: Any, scope: Scope) -> int:
     node = parse(filters)
+    fast = index.view(conn, node, [], scope)
+    if fast is not None:
+        return fast.cached(
+            {"count": filters, "scope": index.scope_key(scope)},
+            lambda: int(fast.cohort(node).sum()),
+        )
     return int(
         conn.execute(select(func.count()).select_from(cohort_select(node, scope).subquery())).scalar_one()
     )
@@ -71,53 +85,13 @@ def count(conn: Connection, filters: Any, scope: Scope) -> int:
 def member_ids(conn: Connection, filters: Any, scope: Scope) -> list[int]:
     """Patient row ids (sorted) of the visible patients matching ``filters``."""
     node = parse(filters)
+    fast = index.view(conn, node, [], scope)
+    if fast is not None:
+        return fast.members(fast.cohort(node))
     return [r[0] for r in conn.execute(cohort_select(node, scope).order_by(PATIENT.c.id))]
 
 
 # -- facets -------------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class TermsFacet:
-    field: str
-    buckets: list[tuple[Any, int]]
-    """(value, patients with that value), most patients first, then by value."""
-    missing: int
-    """Patients of the cohort with no value."""
-    other: int = 0
-    """Distinct values beyond ``size`` that were not returned."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "field": self.field,
-            "type": "terms",
-            "buckets": [{"key": k, "count": c} for k, c in self.buckets],
-            "missing": self.missing,
-            "other_values": self.other,
-        }
-
-
-@dataclass(slots=True)
-class HistogramFacet:
-    field: str
-    interval: float | None
-    buckets: list[tuple[float, float, int]]
-    """(lower bound inclusive, upper bound exclusive, patients with a value in the bin)."""
-    missing: int
-    stats: dict[str, float | None] = dc_field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "field": self.field,
-            "type": "histogram",
-            "interval": self.interval,
-            "buckets": [{"from": lo, "to": hi, "count": c} for lo, hi, c in self.buckets],
-            "missing": self.missing,
-            "stats": self.stats,
-        }
-
-
-Facet = TermsFacet | HistogramFacet
 
 
 def refuse_identifiers(filters: Any, facet_names: Sequence[str]) -> None:
@@ -175,6 +149,24 @@ def facets(
     """
     node = parse(filters)
     fields = resolve_fields(names)
+    fast = index.view(conn, node, fields, scope)
+    if fast is not None:
+        request = {
+            "facets": filters,
+            "names": [f.name for f in fields],
+            "size": size,
+            "bins": bins,
+            "intervals": intervals or {},
+            "scope": index.scope_key(scope),
+        }
+
+        def compute() -> tuple[int, list[Facet]]:
+            cohort = fast.cohort(node)
+            total = int(cohort.sum())
+            chosen = intervals or {}
+            return total, [fast.facet(f, cohort, total, size, bins, chosen.get(f.name)) for f in fields]
+
+        return fast.cached(request, compute)
     with cohort_table(conn, node, scope) as cohort:
         total = int(conn.execute(select(func.count()).select_from(cohort)).scalar_one())
         out: list[Facet] = []
@@ -223,7 +215,7 @@ def _terms(conn: Connection, f: Field, rows: Any, patients: Any, total: int, siz
     with_value = int(result[0].n) if result and result[0].g == 1 else 0
     values = [r for r in result if r.g == 0]
     distinct_values = int(result[0].groups) - 1 if result else 0
-    buckets = [(_json_value(r.value), int(r.n)) for r in values[:size]]
+    buckets = [(json_value(r.value), int(r.n)) for r in values[:size]]
     return TermsFacet(f.name, buckets, total - with_value, max(0, distinct_values - size))
 
 
@@ -248,17 +240,14 @@ def _histogram(
     lo, hi, mean, n, with_value = stats_row
     missing = total - int(with_value)
     stats: dict[str, float | None] = {
-        "min": _num(lo),
-        "max": _num(hi),
-        "mean": _num(mean),
+        "min": num(lo),
+        "max": num(hi),
+        "mean": num(mean),
         "values": float(n),
     }
     if lo is None:
         return HistogramFacet(f.name, interval, [], missing, stats)
-    width = interval if interval and interval > 0 else _nice_interval(float(lo), float(hi), bins)
-    if (float(hi) - float(lo)) / width > MAX_HISTOGRAM_BINS:
-        # the facet's ``interval`` says the width used
-        width = _nice_interval(float(lo), float(hi), MAX_HISTOGRAM_BINS)
+    width = bin_width(float(lo), float(hi), bins, interval)
     # exact decimal arithmetic: floor(4.6 / 0.1) must be 46, not 45 (binary floating point)
     step = Decimal(repr(width))
     exact = literal(step, Numeric())
@@ -268,52 +257,18 @@ def _histogram(
     return HistogramFacet(f.name, width, buckets, missing, stats)
 
 
-def _nice_interval(lo: float, hi: float, bins: int) -> float:
-    """A 1/2/5 x 10^k bin width giving about ``bins`` bins over [lo, hi]."""
-    span = hi - lo
-    if span <= 0:
-        return 1.0
-    raw = span / max(1, bins)
-    magnitude = 10 ** math.floor(math.log10(raw))
-    for step in (1, 2, 5, 10):
-        if raw <= step * magnitude:
-            return float(step * magnitude)
-    return float(10 * magnitude)
-
-
-def _num(v: Any) -> float | None:
-    return None if v is None else float(v)
-
-
-def _json_value(v: Any) -> Any:
-    if isinstance(v, bool | int | str) or v is None:
-        return v
-    if isinstance(v, float):
-        return v
-    return str(v)
-
-
 # -- modality matrix --------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class ModalityMatrix:
-    total: int
-    modalities: dict[str, int]
-    """Patients having each modality."""
-    combinations: list[tuple[tuple[str, ...], int]]
-    """Patients per exact combination of modalities (the empty tuple: none), most first."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "total": self.total,
-            "modalities": self.modalities,
-            "combinations": [{"modalities": list(k), "count": c} for k, c in self.combinations],
-        }
 
 
 def modality_matrix(conn: Connection, filters: Any, scope: Scope) -> ModalityMatrix:
     node = parse(filters)
+    known = FIELDS["modalities"].values
+    fast = index.view(conn, node, [FIELDS["modalities"]], scope)
+    if fast is not None:
+        return fast.cached(
+            {"modality_matrix": filters, "scope": index.scope_key(scope)},
+            lambda: fast.modality_matrix(fast.cohort(node), known),
+        )
     with cohort_table(conn, node, scope) as cohort:
         total = int(conn.execute(select(func.count()).select_from(cohort)).scalar_one())
         src = FIELDS["modalities"].source(scope)
@@ -338,3 +293,21 @@ def modality_matrix(conn: Connection, filters: Any, scope: Scope) -> ModalityMat
         for m in mods:
             singles[m] = singles.get(m, 0) + c
     return ModalityMatrix(total, singles, combinations)
+
+
+__all__ = [
+    "DEFAULT_BINS",
+    "DEFAULT_FACETS",
+    "DEFAULT_FACET_SIZE",
+    "Facet",
+    "HistogramFacet",
+    "ModalityMatrix",
+    "TermsFacet",
+    "cohort_select",
+    "count",
+    "facets",
+    "member_ids",
+    "modality_matrix",
+    "refuse_identifiers",
+    "resolve_fields",
+]

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 from oncograph.access import Scope
-from oncograph.access.policy import visible_file
+from oncograph.access.policy import controlled_file, visible_file
 from oncograph.db.models import (
     DataFile,
     Embedding,
@@ -55,6 +55,11 @@ class Source:
     value: ColumnElement[Any]
     froms: tuple[FromClause, ...]
     where: tuple[ColumnElement[bool], ...] = ()
+    restricted: ColumnElement[bool] | None = None
+    """For a source whose rows depend on the scope: true on the rows a scope sees only with a grant for the
+    row's patient's project (controlled files). The in-memory index (:mod:`oncograph.cohorts.index`) loads the
+    unrestricted rows with this flag and applies each scope's grants itself; a scope-dependent source without
+    it is answered by SQL only."""
 
     def select(self, *conditions: ColumnElement[bool]) -> Select[Any]:
         return (
@@ -123,6 +128,7 @@ def file_col(column: str) -> Callable[[Scope], Source]:
             f.c[column],
             (fp.join(f, f.c.id == fp.c.file_id),),
             (visible_file(scope, f, fp.c.patient_id),),
+            restricted=controlled_file(f),
         )
 
     return build
