@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, get_args, get_origin
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -152,9 +152,29 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 """A caller with record-level access: the default for every endpoint."""
 
 
+def _list_query_params(dependant: Any) -> set[str]:
+    """Names of the query parameters of a route (and its dependencies) that take several values."""
+    names = set()
+    for param in dependant.query_params:
+        origin = get_origin(param.field_info.annotation)
+        args = get_args(param.field_info.annotation)
+        if origin in (list, set, tuple) or any(get_origin(a) in (list, set, tuple) for a in args):
+            names.add(param.alias)
+    for sub in dependant.dependencies:
+        names |= _list_query_params(sub)
+    return names
+
+
 def storable_parameters(request: Request) -> None:
     """Refuse (HTTP 422) a path or query parameter that PostgreSQL could not hold as text (a NUL character),
-    before any route compares it with the database. Run for every route (the app's dependency)."""
+    and a single-valued query parameter given more than once (``?transform=a&transform=b`` would silently
+    mean ``b``), before any route compares it with the database. Run for every route (the app's dependency)."""
+    route = request.scope.get("route")
+    if route is not None and hasattr(route, "dependant"):
+        names = [name for name, _ in request.query_params.multi_items()]
+        repeated = {n for n in names if names.count(n) > 1} - _list_query_params(route.dependant)
+        for name in sorted(repeated):
+            raise InvalidParameter(f"query.{name}", "given more than once; give it once")
     for where, items in (
         ("path", request.path_params.items()),
         ("query", request.query_params.multi_items()),

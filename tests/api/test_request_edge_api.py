@@ -169,6 +169,18 @@ def test_gdc_paging_words_page_like_limit_and_cursor(api_db: ApiDb) -> None:
     assert [m["case_id"] for m in page.json()["data"]] == members[5:9]
 
 
+def test_a_single_valued_query_parameter_given_twice_is_a_422(api_db: ApiDb) -> None:
+    """``?transform=a&transform=b`` must not silently mean ``b`` (found by schemathesis on GET /runs)."""
+    client, headers = api_db.client(), api_db.user("edge-repeat")
+    once = client.get("/runs", headers=headers, params={"transform": "harvest_gdc"})
+    assert once.status_code == 200, once.text
+    twice = client.get("/runs?transform=harvest_gdc&transform=link", headers=headers)
+    body = assert_problem(twice, 422)
+    assert "query.transform" in json.dumps(body) and "more than once" in json.dumps(body)
+    paged = client.get("/patients?limit=5&limit=6", headers=headers)
+    assert "query.limit" in json.dumps(assert_problem(paged, 422))
+
+
 def test_set_operations_take_both_vocabularies(api_db: ApiDb) -> None:
     client, curator = api_db.client(), api_db.user("edge-sets", "curator")
 

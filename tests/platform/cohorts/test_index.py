@@ -182,6 +182,18 @@ def test_a_committed_change_is_seen_at_once(cloned: Engine) -> None:
             assert count(conn, flt, EVERYTHING) == before - 3
 
 
+def test_a_bulk_load_in_replica_mode_moves_the_version(cloned: Engine) -> None:
+    """The IDC bulk load skips per-row triggers (``session_replication_role = replica``); the version moves."""
+    with cloned.connect() as conn:
+        version = read_graph_version(conn).version
+        conn.rollback()
+    with cloned.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text("UPDATE imaging_series SET modality = modality WHERE modality = 'MR'"))
+    with cloned.connect() as conn:
+        assert read_graph_version(conn).version == version + 1
+
+
 def test_a_refreshed_modality_view_moves_the_version(cloned: Engine) -> None:
     """``patient_modality`` is a materialised view (no trigger sees its refresh): the refresh alone, in a
     transaction of its own, moves the version, so modalities read through the index follow it."""

@@ -94,6 +94,7 @@ def upgrade() -> None:
 
         CREATE CONSTRAINT TRIGGER graph_commit AFTER INSERT ON graph_change_pending
             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION oncograph_graph_commit();
+        ALTER TABLE graph_change_pending ENABLE ALWAYS TRIGGER graph_commit;
         """
     )
     for table in GRAPH_TABLES:
@@ -101,6 +102,9 @@ def upgrade() -> None:
             f"CREATE TRIGGER graph_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION oncograph_graph_changed_trigger()"
         )
+        # ALWAYS: bulk loads run with session_replication_role = replica (ingest.idc_bulk), which skips the
+        # per-row foreign key triggers, and would skip these too
+        op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER graph_changed")
 
 
 def downgrade() -> None:
