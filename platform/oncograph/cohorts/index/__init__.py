@@ -5,8 +5,9 @@ It is a cache of PostgreSQL, never a source of truth:
 
 - it is keyed by the graph version (:mod:`oncograph.db.graph_version`): every read first reads the version
   in the caller's own transaction, and a version other than the one the index was built at empties it (the
-  next read rebuilds what it needs from PostgreSQL, in one REPEATABLE READ snapshot that must show the same
-  version). So no answer is stale once a change has committed, and API replicas stay stateless;
+  next read rebuilds what it needs from PostgreSQL through the caller's connection, and keeps it only when the
+  version after the load is still the one read before). So no answer is stale once a change has committed,
+  and API replicas stay stateless;
 - a transaction that has changed the graph and not committed reads through SQL (the index cannot see its
   rows), as does everything the index cannot answer exactly as SQL does (:func:`columns.indexable`,
   :func:`evaluate.supported`);
@@ -246,7 +247,7 @@ def _ready(conn: Connection, fields: list[Field], *, releases: bool) -> _State |
         missing = [f for f in fields if f.name not in state.columns]
         need_releases = releases and state.releases is None
         if (state.patients is None or missing or need_releases) and not _load(
-            conn.engine, state, key, missing, need_releases
+            conn, state, key, missing, need_releases
         ):
             OUTCOMES["moved"] += 1
             return None
@@ -254,18 +255,19 @@ def _ready(conn: Connection, fields: list[Field], *, releases: bool) -> _State |
 
 
 def _load(
-    engine: Engine, state: _State, key: tuple[tuple[int, str], int], fields: list[Field], releases: bool
+    conn: Connection, state: _State, key: tuple[tuple[int, str], int], fields: list[Field], releases: bool
 ) -> bool:
-    """Load the patients (when not loaded), ``fields`` and the releases at graph version ``key`` in one
-    snapshot; False (and nothing kept) when the graph has moved on from ``key``."""
-    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
-        seen = read_graph_version(conn)
-        if (seen.database, seen.version) != key:
-            state.key, state.patients, state.columns, state.releases = None, None, {}, None
-            return False
-        patients = state.patients or load_patients(conn)
-        loaded = {f.name: load_column(conn, f, patients) for f in fields}
-        release_facts = load_releases(conn, patients) if releases else state.releases
+    """Load the patients (when not loaded), ``fields`` and the releases through the caller's connection (a
+    second connection from the pool could wait forever behind requests that hold the pool and wait for this
+    load); False (and nothing kept) unless the graph version after the load is still ``key``: every graph
+    commit moves the version, so an unchanged version means every statement of the load read one state."""
+    patients = state.patients or load_patients(conn)
+    loaded = {f.name: load_column(conn, f, patients) for f in fields}
+    release_facts = load_releases(conn, patients) if releases else state.releases
+    seen = read_graph_version(conn)
+    if (seen.database, seen.version) != key or seen.pending:
+        state.key, state.patients, state.columns, state.releases = None, None, {}, None
+        return False
     state.patients = patients
     state.columns.update(loaded)
     state.releases = release_facts

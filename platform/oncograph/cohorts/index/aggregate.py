@@ -37,15 +37,20 @@ def _patients_with_any(column: Column, rows: Mask, n: int) -> int:
 
 
 def terms(column: Column, cohort: Mask, masks: ScopeMasks, total: int, size: int) -> TermsFacet:
-    rows = _rows(column, cohort, masks)
-    codes = column.code[rows]
     d = len(column.values)
-    if column.field.nested and not column.unique_pairs:
-        pairs = np.unique(column.pid[rows].astype(np.int64) * d + codes)
-        counts = np.bincount((pairs % d).astype(np.intp), minlength=d)
+    if column.field.nested and column.distinct is not None:
+        pid, code, restricted = column.distinct
+        rows = cohort[pid]
+        if restricted is not None and masks.granted is not None:
+            rows &= ~restricted | masks.granted[pid]
+        has = np.zeros(len(cohort), np.bool_)
+        has[pid[rows]] = True
+        counts = np.bincount(code[rows], minlength=d)
+        with_value = int(np.count_nonzero(has))
     else:
-        counts = np.bincount(codes, minlength=d)
-    with_value = _patients_with_any(column, rows, len(cohort))
+        rows = _rows(column, cohort, masks)
+        counts = np.bincount(column.code[rows], minlength=d)
+        with_value = _patients_with_any(column, rows, len(cohort))
     present = np.flatnonzero(counts)
     ordered = present[np.lexsort((present, -counts[present]))]
     buckets = [(json_value(column.values[c]), int(counts[c])) for c in ordered[:size]]
@@ -81,9 +86,7 @@ def histogram(
     row_bins = bin_of_value[codes]
     first = int(row_bins.min())
     if column.field.nested:
-        span = int(row_bins.max()) - first + 1
-        pairs = np.unique(column.pid[rows].astype(np.int64) * span + (row_bins - first))
-        per_bin = np.bincount((pairs % span).astype(np.intp))
+        per_bin = _patients_per_bin(column.pid[rows], row_bins - first, len(cohort))
     else:
         per_bin = np.bincount((row_bins - first).astype(np.intp))
     buckets = []
@@ -91,6 +94,21 @@ def histogram(
         start = Decimal(int(offset) + first) * step
         buckets.append((float(start), float(start + step), int(per_bin[offset])))
     return HistogramFacet(name, width, buckets, missing, stats)
+
+
+def _patients_per_bin(pid: NDArray[np.int32], bins: NDArray[np.int64], n: int) -> NDArray[np.int64]:
+    """Distinct patients per bin (a patient with two values in one bin counts once there)."""
+    span = int(bins.max()) + 1
+    if span > 64:
+        pairs = np.unique(pid.astype(np.int64) * span + bins)
+        return np.bincount((pairs % span).astype(np.intp), minlength=span)
+    out = np.zeros(span, np.int64)
+    has = np.zeros(n, np.bool_)
+    for b in np.flatnonzero(np.bincount(bins)).tolist():
+        has[:] = False
+        has[pid[bins == b]] = True
+        out[b] = np.count_nonzero(has)
+    return out
 
 
 def _mean(numbers: NDArray[np.generic], counts: NDArray[np.int64]) -> float:

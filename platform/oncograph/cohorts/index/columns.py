@@ -79,6 +79,9 @@ class Column:
     """``values`` as an int64/float64 array (numeric fields)."""
     unique_pairs: bool
     """No (patient, value) pair repeats, so counting rows counts patients."""
+    distinct: tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.bool_] | None] | None = None
+    """When pairs repeat: the distinct (patient, value) pairs, restricted only when every row of the pair is
+    (what terms facets of nested fields count), so no request has to find them again."""
 
 
 def indexable(field: Field) -> bool:
@@ -163,14 +166,25 @@ def load_column(conn: Connection, field: Field, patients: Patients) -> Column:
         else None
     )
     pairs = pid.astype(np.int64) * max(1, len(values)) + code
+    unique, first, counts = np.unique(pairs, return_index=True, return_counts=True)
+    restricted = flag if flag.any() else None
+    distinct = None
+    if len(unique) != len(pairs):
+        pair_restricted = None
+        if restricted is not None:
+            order = np.argsort(pairs, kind="stable")
+            starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            pair_restricted = np.logical_and.reduceat(restricted[order], starts)
+        distinct = (pid[first], code[first].astype(np.int32, copy=False), pair_restricted)
     return Column(
         field,
         pid,
         code.astype(np.int32, copy=False),
-        flag if flag.any() else None,
+        restricted,
         values,
         numbers,
-        len(np.unique(pairs)) == len(pairs),
+        distinct is None,
+        distinct,
     )
 
 
