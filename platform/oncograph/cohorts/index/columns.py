@@ -167,20 +167,20 @@ def load_column(conn: Connection, field: Field, patients: Patients) -> Column:
     )
     pairs = pid.astype(np.int64) * max(1, len(values)) + code
     unique, first, counts = np.unique(pairs, return_index=True, return_counts=True)
-    restricted = flag if flag.any() else None
+    row_restricted = flag if flag.any() else None
     distinct = None
     if len(unique) != len(pairs):
         pair_restricted = None
-        if restricted is not None:
+        if row_restricted is not None:
             order = np.argsort(pairs, kind="stable")
             starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-            pair_restricted = np.logical_and.reduceat(restricted[order], starts)
+            pair_restricted = np.logical_and.reduceat(row_restricted[order], starts)
         distinct = (pid[first], code[first].astype(np.int32, copy=False), pair_restricted)
     return Column(
         field,
         pid,
         code.astype(np.int32, copy=False),
-        restricted,
+        row_restricted,
         values,
         numbers,
         distinct is None,

@@ -215,9 +215,11 @@ def _copy_members(session: OrmSession, version_id: int, ids: Sequence[int]) -> N
     driver = session.connection().connection.driver_connection
     assert driver is not None
     prefix = f"{int(version_id)}\t"
-    with driver.cursor() as cursor:
-        with cursor.copy("COPY cohort_member (cohort_version_id, patient_id) FROM STDIN") as copy:
-            copy.write("".join(f"{prefix}{int(i)}\n" for i in ids))
+    with (
+        driver.cursor() as cursor,
+        cursor.copy("COPY cohort_member (cohort_version_id, patient_id) FROM STDIN") as copy,
+    ):
+        copy.write("".join(f"{prefix}{int(i)}\n" for i in ids))
 
 
 def _hash(session: OrmSession, version_id: int) -> tuple[int, str]:
