@@ -23,7 +23,15 @@ from oncograph.db.kinds import KINDS
 from oncograph.domain import Problem, SourceRecord
 from oncograph.ingest.mapping import MappedRecord, map_record
 from oncograph.ingest.owners import check_child_owners
-from oncograph.ingest.writer import KindCounts, insert_documents, insert_quarantine, upsert_kind, write_links
+from oncograph.ingest.writer import (
+    KindCounts,
+    insert_documents,
+    insert_quarantine,
+    restore_row_triggers,
+    skip_row_triggers,
+    upsert_kind,
+    write_links,
+)
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +219,7 @@ def _write_rows(
         }
         for m in good
     ]
+    skipped = skip_row_triggers(session)
     doc_ids, counts.documents_new = insert_documents(session, docs, release_id=release_id, run_id=run_id)
     for m, doc_id in zip(good, doc_ids, strict=True):
         for rows in m.rows.values():
@@ -225,6 +234,8 @@ def _write_rows(
         if link_rows:
             resolved, inserted = write_links(session, link, link_rows)
             counts.links[link] = {"staged": len(link_rows), "resolved": resolved, "inserted": inserted}
+    if skipped:
+        restore_row_triggers(session)
     return counts
 
 

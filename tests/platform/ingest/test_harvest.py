@@ -239,3 +239,21 @@ def test_release_diff_counts(factory: sessionmaker[Session], db: Session, store:
     assert diff["entities"]["patient"] == {"added": 0, "changed": 0, "retired": 1}
     assert diff["entities"]["diagnosis"] == {"added": 0, "changed": 1, "retired": len(gone["diagnoses"])}
     assert diff["documents"]["case"] == {"new": 0, "changed": 1}
+
+
+def test_a_project_marked_controlled_before_its_harvest_arrives_controlled(
+    factory: sessionmaker[Session], db: Session, store: MirrorStore
+) -> None:
+    """The writer skips per-row foreign key triggers (ADR 0010); the trigger that copies an admin's controlled
+    mark onto the project row an ingest inserts must still fire, and so must the graph version's."""
+    from oncograph.access import set_project_controlled
+    from oncograph.db.graph_version import read_graph_version
+
+    assert set_project_controlled(db, "TCGA-BRCA", True, set_by="test")
+    db.commit()
+    before = read_graph_version(db).version
+    _harvest(factory, store)
+    controlled = dict(db.execute(text("SELECT project_id, controlled FROM project")).all())
+    assert controlled["TCGA-BRCA"] is True and controlled["TCGA-CHOL"] is False
+    # the outer test transaction never commits: the version moves only at commit; the pending mark says why
+    assert read_graph_version(db).pending and read_graph_version(db).version == before
