@@ -9,8 +9,8 @@ are real while no row can be mistaken for a real patient's. Both sides read the 
 
 - oncograph: ``import_portal_files`` (format detection, mapping of every column onto the typed graph, keys,
   lineage, one release) into a migrated database;
-- naive: ``pandas.read_csv(sep="\\t")`` then ``DataFrame.to_sql`` into one untyped, unkeyed table of another
-  database (pandas' defaults: text columns, multi-row INSERTs of ``--chunk`` rows).
+- naive: ``pandas.read_csv(sep="\\t", dtype=str)`` then ``DataFrame.to_sql`` with pandas' defaults (one
+  untyped, unkeyed table of text columns in another database; rows sent by the driver's ``executemany``).
 
 Target (issue 12): oncograph at least as fast as the naive load (ratio naive_s / oncograph_s >= 1).
 
@@ -69,21 +69,13 @@ def synthetic_tsv(path: Path, patients: int, seed: int) -> tuple[int, int]:
     return copies * len(real_cases), written
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--patients", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--chunk", type=int, default=1000, help="rows per INSERT of the naive load")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args()
-
+def measure(patients: int, seed: int) -> dict[str, object]:
+    """Both loads of the same SYNTHETIC file in one run; the figures."""
     import pandas as pd
 
     with tempfile.TemporaryDirectory(prefix="oncograph-bench-portal-") as tmp:
         tsv = Path(tmp) / "synthetic_portal_clinical.tsv"
-        cases, rows = synthetic_tsv(tsv, args.patients, args.seed)
+        cases, rows = synthetic_tsv(tsv, patients, seed)
         tsv_bytes = tsv.stat().st_size
         server_url, pg = start_embedded(Path(tmp) / "pg", keep_running=False)
         try:
@@ -101,13 +93,12 @@ def main() -> None:
             naive = create_engine(naive_url)
             start = time.perf_counter()
             frame = pd.read_csv(tsv, sep="\t", dtype=str, keep_default_na=False)
-            frame.to_sql("naive_portal", naive, index=False, chunksize=args.chunk, method="multi")
+            frame.to_sql("naive_portal", naive, index=False)
             naive_s = time.perf_counter() - start
             naive.dispose()
         finally:
             pg.cleanup()
-
-    result = {
+    return {
         "cases": cases,
         "tsv_rows": rows,
         "tsv_mb": round(tsv_bytes / 1e6, 1),
@@ -121,7 +112,17 @@ def main() -> None:
         "target": "ratio >= 1 (oncograph at least as fast as the naive load)",
         "met": naive_s >= ours_s,
     }
-    print_result(result, as_json=args.json)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--patients", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    print_result(measure(args.patients, args.seed), as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,16 @@ class Settings(BaseSettings):
         "string '<min_cell_count>'. 0 turns suppression off.",
         examples=[0, 11],
     )
+    cohort_index: bool = Field(
+        default=True,
+        description="Answer cohort counts, members, facets and the modality matrix from the in-memory cohort "
+        "index where it can (ADR 0010); false sends every cohort read to SQL.",
+    )
+    cohort_answer_cache: bool = Field(
+        default=True,
+        description="Remember the cohort index's answers until the graph version moves; false computes "
+        "every answer (benchmarks).",
+    )
     export_root: str | None = Field(
         default=None,
         description="Where API-started exports are written (a folder or s3://bucket/prefix); unset = "

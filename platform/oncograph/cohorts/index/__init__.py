@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import weakref
 from collections import Counter, OrderedDict
@@ -52,6 +51,7 @@ from oncograph.cohorts.index.columns import (
 from oncograph.cohorts.index.evaluate import Mask, ScopeMasks, evaluate, members, scope_masks, supported
 from oncograph.cohorts.results import Facet, ModalityMatrix
 from oncograph.db.graph_version import read_graph_version
+from oncograph.settings import get_settings
 
 T = TypeVar("T")
 _CACHE_ENTRIES = 512
@@ -65,20 +65,16 @@ OUTCOMES: Counter[str] = Counter()
 _answers_override: bool | None = None
 
 
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "true").strip().lower() not in ("0", "false", "no", "off")
-
-
 def enabled() -> bool:
     if _enabled_override is not None:
         return _enabled_override
-    return _flag("ONCOGRAPH_COHORT_INDEX")
+    return get_settings().cohort_index
 
 
 def answers_cached() -> bool:
     if _answers_override is not None:
         return _answers_override
-    return _flag("ONCOGRAPH_COHORT_ANSWER_CACHE")
+    return get_settings().cohort_answer_cache
 
 
 @contextmanager
