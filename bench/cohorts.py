@@ -521,10 +521,13 @@ def measure_http(engine: Engine, url: str, runs: list[tuple[int, bool]], seconds
         with tempfile.TemporaryDirectory(prefix="oncograph-bench-api-") as tmp:
             log_path = Path(tmp) / "server.log"
             with _server(module, attr, url, log_path, env) as base:
-                # the probe builds the server's index (a first read after start-up)
-                probe = httpx.post(base + path, json=_bodies()[1], headers=headers, timeout=300)
-                if probe.status_code != 200:
-                    return {"skipped": f"probe POST {path} answered {probe.status_code}: {probe.text[:300]}"}
+                # one warm-up request per body, as in process: the server's index loads each field on first use
+                for body in _bodies():
+                    probe = httpx.post(base + path, json=body, headers=headers, timeout=600)
+                    if probe.status_code != 200:
+                        return {
+                            "skipped": f"probe POST {path} answered {probe.status_code}: {probe.text[:300]}"
+                        }
                 for clients, _ in [r for r in runs if r[1] == cache]:
                     result = asyncio.run(_load(base, path, headers, clients, seconds))
                     result["answer_cache"] = cache
