@@ -45,11 +45,11 @@ def _child(url: str, export_id: int) -> None:
 
     engine = create_engine(url)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
-    stages: list[tuple[str, float]] = []
+    stages: list[tuple[str, float, float, float]] = []
     start = time.perf_counter()
 
     def progress(stage: str, done: int, total: int) -> None:
-        stages.append((stage, time.perf_counter() - start))
+        stages.append((stage, time.perf_counter() - start, _vm_kb("VmRSS:") / 1024, _vm_kb("VmHWM:") / 1024))
 
     result = run_export(factory, export_id, progress=progress)
     wall = time.perf_counter() - start
@@ -74,9 +74,14 @@ def _child(url: str, export_id: int) -> None:
 def _vm_hwm_kb() -> int:
     """This process's peak RSS (VmHWM). Not ``getrusage``: its ``ru_maxrss`` survives exec, so a child would
     report its parent's peak."""
+    return _vm_kb("VmHWM:")
+
+
+def _vm_kb(field: str) -> int:
+    """A ``/proc/self/status`` memory figure (``VmRSS:`` now, ``VmHWM:`` the peak so far), in kB."""
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1])
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -258,6 +263,7 @@ def main() -> None:
                 f"peak RSS {r['peak_rss_mb']:.0f} MB"
             )
             print("       stages: " + ", ".join(f"{s} {d:.1f}s" for s, d in _deltas(r["stages"])))
+            print("   RSS (MB) after each stage: " + ", ".join(f"{s[0]} {s[2]:.0f}" for s in r["stages"]))
         print(
             f"pyarrow write_table of the same tables: {baseline['mb_s']:.1f} MB/s; "
             f"ratio {results['ratio_to_pyarrow']:.2f} (target >= 0.7)"
@@ -273,7 +279,7 @@ def _deltas(stages: list[list[Any]]) -> list[tuple[str, float]]:
     """(stage, seconds it took) from (stage reached, seconds since start)."""
     out: list[tuple[str, float]] = []
     previous = 0.0
-    for stage, t in stages:
+    for stage, t, *_ in stages:
         out.append((str(stage), float(t) - previous))
         previous = float(t)
     return out
