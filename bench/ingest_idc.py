@@ -182,7 +182,7 @@ def main() -> None:
         "raw_copy_binary_s": round(copy_binary_s, 2),
         "ratio_to_raw_copy_csv": round(load_s / copy_csv_s, 2),
         "ratio_to_raw_copy_binary": round(load_s / copy_binary_s, 2),
-        "target_ratio": 3.0,
+        "target_ratio": 2.0,
         "reload_same_version_s": round(reload_s, 2),
         "reload_changes": {k: v["inserted"] + v["updated"] for k, v in again.as_dict()["entities"].items()},
         "bulk": result.bulk,
