@@ -19,6 +19,7 @@ from typing import Any, Final
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from oncograph.ingest.writer import restore_row_triggers, skip_row_triggers
 from oncograph.sources.idc import pgcopy
 
 #: ``SET LOCAL`` for the load: hash joins and aggregates of a million rows stay in memory, index builds
@@ -42,15 +43,7 @@ def begin_bulk(session: Session, *, doc_id: int, release_id: int) -> bool:
         session.execute(text(f"SET LOCAL {name} = '{value}'"))
     session.execute(text("SELECT 1 FROM source_document WHERE id = :d FOR KEY SHARE"), {"d": doc_id})
     session.execute(text("SELECT 1 FROM source_release WHERE id = :r FOR KEY SHARE"), {"r": release_id})
-    allowed = session.execute(
-        text(
-            "SELECT current_setting('is_superuser') = 'on' "
-            "OR has_parameter_privilege('session_replication_role', 'SET')"
-        )
-    ).scalar_one()
-    if allowed:
-        session.execute(text("SET LOCAL session_replication_role = replica"))
-    return bool(allowed)
+    return skip_row_triggers(session)
 
 
 def end_bulk(session: Session, *, skipped_triggers: bool) -> None:
@@ -58,7 +51,7 @@ def end_bulk(session: Session, *, skipped_triggers: bool) -> None:
     for name in (*_SETTINGS, "enable_nestloop"):
         session.execute(text(f"SET LOCAL {name} = DEFAULT"))
     if skipped_triggers:
-        session.execute(text("SET LOCAL session_replication_role = DEFAULT"))
+        restore_row_triggers(session)
 
 
 def copy_binary(session: Session, target: str, chunks: Iterable[memoryview]) -> int:
