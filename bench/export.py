@@ -11,7 +11,8 @@
 4. Baseline: the same Arrow tables (read back from the export into memory) written with plain
    ``pyarrow.parquet.write_table`` (same compression) — MB/s, and the ratio export / pyarrow.
 
-Targets (issue 5): ratio >= 0.7; peak RSS < 1 GB and flat as the cohort grows 10x.
+Targets (issue 12): ratio >= 0.3; peak RSS <= 512 MB at 100k patients and within 1.3x from 10k to 100k.
+(Issue 5 had asked for a ratio of 0.7 and RSS under 1 GB, flat within 1.5x.)
 
     .venv/bin/python bench/export.py --patients 100000 [--dim 512] [--json] [--db-dir DIR]
 """
@@ -247,9 +248,9 @@ def main() -> None:
     results["ratio_to_pyarrow"] = full["mb_s"] / baseline["mb_s"]
     results["rss_growth_10x"] = full["peak_rss_mb"] / tenth["peak_rss_mb"]
     results["targets"] = {
-        "ratio>=0.7": results["ratio_to_pyarrow"] >= 0.7,
-        "peak_rss<1GB": full["peak_rss_mb"] < 1024,
-        "rss_flat(<=1.5x for 10x patients)": results["rss_growth_10x"] <= 1.5,
+        "ratio>=0.3": results["ratio_to_pyarrow"] >= 0.3,
+        "peak_rss<=512MB": full["peak_rss_mb"] <= 512,
+        "rss_flat(<=1.3x for 10x patients)": results["rss_growth_10x"] <= 1.3,
     }
     if args.json:
         print(json.dumps(results, indent=2))
@@ -266,7 +267,7 @@ def main() -> None:
             print("   RSS (MB) after each stage: " + ", ".join(f"{s[0]} {s[2]:.0f}" for s in r["stages"]))
         print(
             f"pyarrow write_table of the same tables: {baseline['mb_s']:.1f} MB/s; "
-            f"ratio {results['ratio_to_pyarrow']:.2f} (target >= 0.7)"
+            f"ratio {results['ratio_to_pyarrow']:.2f} (target >= 0.3)"
         )
         print(
             f"peak RSS growth for 10x patients: {results['rss_growth_10x']:.2f}x; targets: {results['targets']}"

@@ -114,20 +114,20 @@ class SurvivalResult(_Frozen):
     logrank_p_value: float | None
 
 
-# One row per distinct requested id. Follow-up is aggregated per patient before the join, so a patient's
-# many diagnoses and follow-ups never multiply its row.
-_SURVIVAL_SQL = text(
-    """
-    WITH wanted AS (
-        SELECT DISTINCT unnest(CAST(:ids AS bigint[])) AS id
-    ), follow AS (
+def outcomes_sql(wanted: str) -> str:
+    """``SURVIVAL_RULES`` as SQL: one row ``(id, case_id, time_days, event, excluded)`` per id of ``wanted``
+    (a ``SELECT`` of distinct bigint ids named ``id``; any placeholders in it stay the caller's). Follow-up is
+    aggregated per patient before the join, so a patient's many diagnoses and follow-ups never multiply its
+    row. The one definition behind :func:`survival_data` and the export's survival columns."""
+    return f"""
+    WITH wanted AS ({wanted}), follow AS (
         SELECT patient_id, max(days) AS days
         FROM (
             SELECT patient_id, days_to_last_follow_up AS days FROM diagnosis
-            WHERE retired_release_id IS NULL AND patient_id = ANY(CAST(:ids AS bigint[]))
+            WHERE retired_release_id IS NULL AND patient_id IN (SELECT id FROM wanted)
             UNION ALL
             SELECT patient_id, days_to_follow_up FROM follow_up
-            WHERE retired_release_id IS NULL AND patient_id = ANY(CAST(:ids AS bigint[]))
+            WHERE retired_release_id IS NULL AND patient_id IN (SELECT id FROM wanted)
         ) AS t
         GROUP BY patient_id
     ), joined AS (
@@ -149,8 +149,11 @@ _SURVIVAL_SQL = text(
                WHEN time_days < 0 THEN 'negative_time'
            END AS excluded
     FROM joined
-    ORDER BY id
     """
+
+
+_SURVIVAL_SQL = text(
+    f"SELECT * FROM ({outcomes_sql('SELECT DISTINCT unnest(CAST(:ids AS bigint[])) AS id')}) AS o ORDER BY id"
 )
 
 _Outcome = SurvivalRecord | ExclusionReason

@@ -15,26 +15,25 @@ timestamp is written inside a data file: the same cohort version and options giv
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute
-from sqlalchemy import Connection, text
+import pyarrow.compute as pc
+from sqlalchemy import Connection
 
 import oncograph
 from oncograph.access import Scope
-from oncograph.cohorts.fields import MODALITIES
-from oncograph.cohorts.survival import SURVIVAL_RULES, survival_outcomes
-from oncograph.export import croissant, splits, tables, tiles, vectors
+from oncograph.cohorts.survival import SURVIVAL_RULES
+from oncograph.db.statistics import analyze_if_underestimated
+from oncograph.export import croissant, patients, splits, tables, tiles, vectors
 from oncograph.export.options import ExportOptions, Progress
 from oncograph.export.schema import (
     EXPORT_SCHEMA_VERSION,
     FILES_SCHEMA,
     PRIMARY_DIAGNOSIS_RULE,
     SPLITS_SCHEMA,
-    embedding_column,
     embeddings_schema,
     patients_schema,
 )
@@ -65,75 +64,66 @@ def write_dataset(
         step += 1
         report(stage, step, total_steps)
 
-    # 1. patient-level facts computed in SQL, joined in Python (a few values per member)
-    member_rows = conn.execute(
-        text(
-            "SELECT p.id, p.case_id::text FROM cohort_member m JOIN patient p ON p.id = m.patient_id "
-            "WHERE m.cohort_version_id = :v"
-        ),
-        {"v": version_id},
-    ).all()
-    case_of = {int(pid): str(case) for pid, case in member_rows}
-    outcomes = survival_outcomes(conn, list(case_of))
-    modalities: dict[int, set[str]] = defaultdict(set)
-    for pid, label in conn.execute(tables.modality_pairs_query(version_id, scope)):
-        modalities[int(pid)].add(str(label))
+    # the planner must know how many members this version has (a fresh version is estimated at one row)
+    analyze_if_underestimated(
+        conn.engine, "cohort_member", "cohort_version_id", version_id, info["cohort"]["size"]
+    )
+
+    # 1. each member's stratum, from a narrow pass over the patients query; members are numbered 0..n-1 in
+    #    case-id order, and every per-member value below is an array in that order
     emb_sets = vectors.embedding_sets(conn, version_id, scope)
     models = sorted({m for _, m, _ in emb_sets})
-    emb_of: dict[int, set[str]] = defaultdict(set)
-    for pid, model in vectors.models_of_patients(conn, version_id, scope):
-        emb_of[pid].add(model)
-        modalities[pid].add("embedding")
-    advance("patients: facts")
+    fields = list(options.split_by)
+    row_parts: list[np.ndarray] = []
+    case_parts: list[pa.Array] = []
+    strata_parts: list[pa.Array] = []
+    statement, strata_columns = patients.strata_query(version_id, scope, fields)
+    for batch in tables.copy_batches(conn, statement, strata_columns):
+        row_parts.append(batch.column("patient_row").to_numpy())
+        case_parts.append(batch.column("case_id"))
+        strata_parts.append(patients.strata_labels(batch, fields))
+    member_rows = np.concatenate(row_parts) if row_parts else np.zeros(0, np.int64)
+    case_ids = pa.chunked_array(case_parts, pa.string()).combine_chunks()
+    strata = pa.chunked_array(strata_parts, pa.string()).combine_chunks()
+    del row_parts, case_parts, strata_parts
+    advance("strata")
 
-    # 2. files first (their sharing defines the split groups)
-    shared: dict[tuple[str, str], list[str]] = defaultdict(list)
+    # 2. files; the members holding a file together (rare: multi-case files) are then read in PostgreSQL
+    held_together = 0
 
     def file_batches() -> Iterator[pa.RecordBatch]:
+        nonlocal held_together
         for batch in tables.copy_batches(conn, tables.files_query(version_id, scope), tables.files_columns()):
-            multi = batch.filter(pa.compute.greater(batch.column("shared_by_patients"), 1))
-            for case_id, source, file_id in zip(
-                multi.column("case_id").to_pylist(),
-                multi.column("source").to_pylist(),
-                multi.column("file_id").to_pylist(),
-                strict=True,
-            ):
-                shared[(str(source), str(file_id))].append(str(case_id))
+            held_together += pc.sum(pc.greater(batch.column("shared_by_patients"), 1)).as_py() or 0
             yield batch
 
     writer.parquet("files.parquet", FILES_SCHEMA, file_batches())
+    by_row = np.argsort(member_rows)
+    shared_sets: list[list[int]] = []
+    multi_patient_files = 0
+    if held_together:
+        for ids, files in conn.execute(tables.shared_sets_query(version_id, scope)):
+            shared_sets.append([int(i) for i in by_row[np.searchsorted(member_rows, ids, sorter=by_row)]])
+            multi_patient_files += int(files)
     advance("files")
 
     # 3. splits
-    strata_values: dict[str, str] = {}
-    # patients are streamed twice (strata, then the table) to keep memory flat: first pass reads strata only
-    split_fields = options.split_by
-    for batch in tables.copy_batches(conn, tables.patients_query(version_id), tables.PATIENT_SQL_COLUMNS):
-        rows = batch.to_pydict()
-        for i, case_id in enumerate(rows["case_id"]):
-            pid = int(rows["patient_row"][i])
-            values = []
-            for f in split_fields:
-                if f == "os_event":
-                    o = outcomes.get(pid)
-                    values.append(str(getattr(o, "event", None)))
-                else:
-                    values.append(str(rows[f][i]))
-            strata_values[str(case_id)] = " × ".join(values)
-    groups = splits.groups_of(strata_values, shared.values())
-    assignment = splits.assign(strata_values, groups, seed=options.seed, ratios=options.ratios)
-    split_of = {a.case_id: a.split for a in assignment}
+    group = splits.groups(len(case_ids), shared_sets)
+    cases = case_ids.to_pylist()
+    split_index = splits.assign(cases, strata.to_pylist(), group, seed=options.seed, ratios=options.ratios)
+    del cases
+    split_names = pa.array(splits.SPLITS)
 
     def split_batches() -> Iterator[pa.RecordBatch]:
-        for start in range(0, len(assignment), 50_000):
-            part = assignment[start : start + 50_000]
-            yield pa.RecordBatch.from_pydict(
-                {
-                    "case_id": [a.case_id for a in part],
-                    "split": [a.split for a in part],
-                    "stratum": [a.stratum for a in part],
-                    "group": [a.group for a in part],
-                },
+        for start in range(0, len(case_ids), 50_000):
+            part = slice(start, start + 50_000)
+            yield pa.RecordBatch.from_arrays(
+                [
+                    case_ids[part],
+                    split_names.take(pa.array(split_index[part])).dictionary_encode(),
+                    strata[part].dictionary_encode(),
+                    case_ids.take(pa.array(group[part])),
+                ],
                 schema=SPLITS_SCHEMA,
             )
 
@@ -142,38 +132,12 @@ def write_dataset(
 
     # 4. patients
     schema = patients_schema(models)
-
-    def patient_batches_out() -> Iterator[pa.RecordBatch]:
-        for batch in tables.copy_batches(conn, tables.patients_query(version_id), tables.PATIENT_SQL_COLUMNS):
-            pids = [int(x) for x in batch.column("patient_row").to_pylist()]
-            cases = batch.column("case_id").to_pylist()
-            arrays: dict[str, Any] = {
-                f.name: batch.column(f.name) for f in batch.schema if f.name != "patient_row"
-            }
-            time_days: list[int | None] = []
-            event: list[bool | None] = []
-            reason: list[str | None] = []
-            for pid in pids:
-                o = outcomes.get(pid)
-                if o is None or isinstance(o, str):
-                    time_days.append(None)
-                    event.append(None)
-                    reason.append(o if isinstance(o, str) else "patient_not_found")
-                else:
-                    time_days.append(o.time_days)
-                    event.append(o.event)
-                    reason.append(None)
-            arrays["os_time_days"] = pa.array(time_days, pa.int32())
-            arrays["os_event"] = pa.array(event, pa.bool_())
-            arrays["os_excluded_reason"] = pa.array(reason, pa.dictionary(pa.int32(), pa.string()))
-            arrays["split"] = pa.array([split_of[c] for c in cases], pa.dictionary(pa.int32(), pa.string()))
-            for m in MODALITIES:
-                arrays[f"has_{m}"] = pa.array([m in modalities.get(pid, ()) for pid in pids], pa.bool_())
-            for model in models:
-                arrays[embedding_column(model)] = pa.array([model in emb_of.get(pid, ()) for pid in pids])
-            yield pa.RecordBatch.from_arrays([arrays[f.name] for f in schema], schema=schema)
-
-    writer.parquet("patients.parquet", schema, patient_batches_out())
+    split_column = split_names.take(pa.array(split_index)).dictionary_encode()
+    writer.parquet(
+        "patients.parquet",
+        schema,
+        patients.patient_batches(conn, version_id, scope, models, schema, split_column, case_ids),
+    )
     advance("patients")
 
     # 5. long clinical tables
@@ -237,9 +201,7 @@ def write_dataset(
     advance("croissant")
 
     counts = {f.path: f.rows for f in writer.files if f.rows is not None}
-    split_counts: dict[str, int] = defaultdict(int)
-    for a in assignment:
-        split_counts[a.split] += 1
+    split_counts = np.bincount(split_index, minlength=len(splits.SPLITS))
     return {
         "export_schema_version": EXPORT_SCHEMA_VERSION,
         "oncograph_version": oncograph.__version__,
@@ -248,8 +210,8 @@ def write_dataset(
         "options": options.to_json(),
         "rules": rules,
         "row_counts": counts,
-        "splits": {s: split_counts.get(s, 0) for s in splits.SPLITS},
-        "multi_patient_files": len(shared),
+        "splits": {s: int(split_counts[i]) for i, s in enumerate(splits.SPLITS)},
+        "multi_patient_files": multi_patient_files,
         "embeddings": emb_records,
         "embedding_runs": runs,
         **({"tiles": shipped.entries} if options.tiles else {}),

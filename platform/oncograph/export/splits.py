@@ -16,21 +16,16 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from oncograph.errors import ValidationError
 
 SPLITS = ("train", "val", "test")
 DEFAULT_RATIOS = (0.7, 0.15, 0.15)
-
-
-@dataclass(frozen=True, slots=True)
-class Assignment:
-    case_id: str
-    split: str
-    stratum: str
-    group: str
 
 
 def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
@@ -47,59 +42,59 @@ def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
     return (float(ratios[0]), float(ratios[1]), float(ratios[2]))
 
 
-def groups_of(case_ids: Iterable[str], shared: Iterable[Sequence[str]]) -> dict[str, str]:
-    """case id -> group key (the smallest case id of its connected component over shared files)."""
-    parent: dict[str, str] = {c: c for c in case_ids}
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+def groups(n: int, shared: Iterable[Sequence[int]]) -> np.ndarray:
+    """The group of each of ``n`` patients numbered ``0..n-1`` in case-id order: the smallest number in its
+    connected component over the ``shared`` sets (patients holding one file), so a group's key is its
+    smallest case id."""
+    rows: list[int] = []
+    cols: list[int] = []
     for members in shared:
-        inside = [m for m in members if m in parent]
-        for other in inside[1:]:
-            a, b = find(inside[0]), find(other)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    return {c: find(c) for c in parent}
+        first = members[0]
+        rows.extend(first for _ in members[1:])
+        cols.extend(members[1:])
+    if not rows:
+        return np.arange(n)
+    graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    smallest = np.full(label.max() + 1, n, dtype=np.int64)
+    np.minimum.at(smallest, label, np.arange(n))
+    out: np.ndarray = smallest[label]
+    return out
 
 
 def assign(
-    strata: Mapping[str, str],
-    groups: Mapping[str, str],
+    case_ids: Sequence[str],
+    strata: Sequence[str],
+    group: np.ndarray,
     *,
     seed: int,
     ratios: Sequence[float] = DEFAULT_RATIOS,
-) -> list[Assignment]:
-    """Split assignments for every case in ``strata`` (case id -> stratum label), ordered by case id."""
+) -> np.ndarray:
+    """The split (an index into ``SPLITS``) of each patient, given in case-id order with its stratum label
+    and its group (:func:`groups`). A group's stratum is that of its first patient by case id."""
     r = check_ratios(ratios)
-    members: dict[str, list[str]] = defaultdict(list)
-    for case_id in sorted(strata):
-        members[groups.get(case_id, case_id)].append(case_id)
-    by_stratum: dict[str, list[str]] = defaultdict(list)
-    for key, cases in members.items():
-        by_stratum[strata[cases[0]]].append(key)
-    split_of: dict[str, str] = {}
+    n = len(case_ids)
+    group = np.asarray(group, dtype=np.int64)
+    keys = np.flatnonzero(group == np.arange(n))  # a group is numbered by its first (smallest) patient
+    sizes = np.bincount(group, minlength=n)
+    by_stratum: dict[str, list[int]] = defaultdict(list)
+    for g in keys.tolist():
+        by_stratum[strata[g]].append(g)
+    split_of_group = np.zeros(n, dtype=np.int8)
     for stratum in sorted(by_stratum):
-        keys = sorted(by_stratum[stratum], key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())
-        sizes = [len(members[k]) for k in keys]
-        total = sum(sizes)
-        targets = _targets(total, r)
+        ordered = sorted(
+            by_stratum[stratum], key=lambda g: hashlib.sha256(f"{seed}:{case_ids[g]}".encode()).hexdigest()
+        )
+        targets = _targets(int(sizes[ordered].sum()), r)
         filled = [0, 0, 0]
-        for key, size in zip(keys, sizes, strict=True):
+        for g in ordered:
             # the split furthest below its target takes the next group (ties: train, val, test)
             gaps = [targets[i] - filled[i] for i in range(3)]
             i = max(range(3), key=lambda j: (gaps[j], -j))
-            filled[i] += size
-            split_of[key] = SPLITS[i]
-    return [
-        Assignment(
-            case_id, split_of[groups.get(case_id, case_id)], strata[case_id], groups.get(case_id, case_id)
-        )
-        for case_id in sorted(strata)
-    ]
+            filled[i] += int(sizes[g])
+            split_of_group[g] = i
+    out: np.ndarray = split_of_group[group]
+    return out
 
 
 def _targets(total: int, ratios: tuple[float, float, float]) -> list[int]:

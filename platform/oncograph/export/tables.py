@@ -24,6 +24,8 @@ from sqlalchemy import (
     ClauseElement,
     Connection,
     Executable,
+    Select,
+    Subquery,
     Table,
     Text,
     and_,
@@ -35,12 +37,11 @@ from sqlalchemy import (
     text,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
 from sqlalchemy.engine import Dialect
 
 from oncograph.access import Scope
 from oncograph.access.policy import visible_file
-from oncograph.cohorts.fields import live_modalities
 from oncograph.db.columns import ColumnType, column_type
 from oncograph.db.models import (
     CohortMember,
@@ -59,8 +60,9 @@ from oncograph.db.models.imaging import IdcPatient, ImagingSeries, ImagingStudy
 from oncograph.db.models.proteomics import PdcCase, PdcFile, PdcStudy, PdcStudyCase
 from oncograph.export.schema import CAT, FILES_SCHEMA, STR, child_schema
 
-#: Arrow's CSV reader block size (bytes of CSV per batch).
-BLOCK_SIZE = 4 << 20
+#: Arrow's CSV reader block size (bytes of CSV per batch). The reader holds a few blocks in flight outside Arrow's
+#: memory pool: 4 MiB blocks cost ~250 MB of RSS on 1.1M file rows, 1 MiB ~100 MB, at the same speed.
+BLOCK_SIZE = 1 << 20
 
 #: Long clinical tables: file stem -> model.
 CHILD_TABLES: dict[str, type[Any]] = {
@@ -175,76 +177,6 @@ def _finish(batch: pa.RecordBatch, columns: Sequence[tuple[str, pa.DataType]]) -
     return pa.RecordBatch.from_arrays(arrays, names=[n for n, _ in columns])
 
 
-# -- patients ---------------------------------------------------------------------------------------------
-
-
-PATIENT_SQL_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
-    ("patient_row", pa.int64()),
-    ("case_id", STR),
-    ("submitter_id", STR),
-    ("project_id", CAT),
-    ("program", CAT),
-    ("primary_site", CAT),
-    ("disease_type", CAT),
-    ("idc_patient_ids", pa.list_(STR)),
-    ("pdc_case_ids", pa.list_(STR)),
-    ("sex", CAT),
-    ("race", CAT),
-    ("ethnicity", CAT),
-    ("vital_status", CAT),
-    ("age_at_index", pa.int32()),
-    ("days_to_birth", pa.int32()),
-    ("days_to_death", pa.int32()),
-    ("primary_diagnosis", CAT),
-    ("stage", CAT),
-    ("ajcc_pathologic_stage", CAT),
-    ("tumor_grade", CAT),
-    ("age_at_diagnosis_days", pa.int32()),
-)
-
-
-def patients_query(version_id: int) -> Query:
-    return Query(
-        sql.SQL(
-            """
-        SELECT p.id, p.case_id::text, p.submitter_id, pr.project_id, pg.name, p.primary_site, p.disease_type,
-          (SELECT string_agg(l.namespace || '/' || l.external_id, E'\\x1f' ORDER BY l.namespace, l.external_id)
-             FROM identity_link l WHERE l.patient_id = p.id AND l.commons = 'idc'),
-          (SELECT string_agg(l.external_id, E'\\x1f' ORDER BY l.external_id)
-             FROM identity_link l WHERE l.patient_id = p.id AND l.commons = 'pdc'),
-          d.sex, d.race, d.ethnicity, d.vital_status, d.age_at_index, d.days_to_birth, d.days_to_death,
-          pd.primary_diagnosis, pd.stage, pd.ajcc_pathologic_stage, pd.tumor_grade, pd.age_at_diagnosis
-        FROM cohort_member m
-        JOIN patient p ON p.id = m.patient_id
-        LEFT JOIN project pr ON pr.id = p.project_id
-        LEFT JOIN program pg ON pg.id = pr.program_id
-        LEFT JOIN demographic d ON d.patient_id = p.id AND d.retired_release_id IS NULL
-        LEFT JOIN LATERAL (
-          SELECT x.primary_diagnosis, x.stage, x.ajcc_pathologic_stage, x.tumor_grade, x.age_at_diagnosis
-          FROM diagnosis x WHERE x.patient_id = p.id AND x.retired_release_id IS NULL
-          ORDER BY x.diagnosis_is_primary_disease IS TRUE DESC, x.days_to_diagnosis NULLS LAST,
-                   x.age_at_diagnosis NULLS LAST, x.diagnosis_id
-          LIMIT 1) pd ON true
-        WHERE m.cohort_version_id = %(version)s
-        ORDER BY p.case_id
-        """
-        ),
-        {"version": version_id},
-    )
-
-
-def modality_pairs_query(version_id: int, scope: Scope) -> Executable:
-    """(patient row, modality label) for every member, under the scope (controlled files need a grant):
-    the cohort engine's live modality definition (not its materialised view: an export must be exact)."""
-    member: Table = CohortMember.__table__  # type: ignore[assignment]
-    src = live_modalities(scope)
-    members = select(member.c.patient_id).where(member.c.cohort_version_id == version_id)
-    return src.select(src.pid.in_(members))
-
-
-# -- long clinical tables -------------------------------------------------------------------------------
-
-
 def child_columns(model: type[Any]) -> list[tuple[str, pa.DataType, str]]:
     """(column, Arrow type, SQL select expression) of a clinical table, internal keys left out; a foreign key
     to a diagnosis becomes the diagnosis' GDC UUID."""
@@ -289,15 +221,13 @@ def child_query(name: str, version_id: int) -> Query:
     return Query(statement, {"version": version_id})
 
 
-# -- files --------------------------------------------------------------------------------------------------
-
-
 def _t(model: type[Any]) -> Table:
     return model.__table__  # type: ignore[no-any-return]
 
 
-def files_query(version_id: int, scope: Scope) -> Query:
-    """GDC files (visible ones), IDC series and PDC files of every member: one row per (file, patient)."""
+def _file_rows(version_id: int, scope: Scope, name: str = "rows") -> Subquery:
+    """GDC files (visible ones), IDC series and PDC files of every member: a row per way a member reaches a
+    file (``patient_row`` is internal)."""
     m, p = _t(CohortMember).alias("m"), _t(Patient).alias("p")
     fp, f = _t(FilePatient).alias("fp"), _t(DataFile).alias("f")
     members = m.join(p, p.c.id == m.c.patient_id)
@@ -305,6 +235,7 @@ def files_query(version_id: int, scope: Scope) -> Query:
     text_null = cast(null(), Text())
     gdc = (
         select(
+            p.c.id.label("patient_row"),
             p.c.case_id.label("case_id"),
             literal("gdc").label("source"),
             cast(f.c.file_id, Text()).label("file_id"),
@@ -328,6 +259,7 @@ def files_query(version_id: int, scope: Scope) -> Query:
     series, study = _t(ImagingSeries).alias("s"), _t(ImagingStudy).alias("st")
     idc = (
         select(
+            p.c.id,
             p.c.case_id,
             literal("idc"),
             series.c.series_instance_uid,
@@ -364,6 +296,7 @@ def files_query(version_id: int, scope: Scope) -> Query:
     ps, pf = _t(PdcStudy).alias("ps"), _t(PdcFile).alias("pf")
     pdc = (
         select(
+            p.c.id,
             p.c.case_id,
             literal("pdc"),
             cast(pf.c.file_id, Text()),
@@ -395,8 +328,17 @@ def files_query(version_id: int, scope: Scope) -> Query:
         )
         .where(of_version)
     )
-    rows = union_all(gdc, idc, pdc).subquery("rows")
+    return union_all(gdc, idc, pdc).subquery(name)
+
+
+def files_query(version_id: int, scope: Scope) -> Query:
+    """``files.parquet``: one row per (member, file), with how many members hold the file."""
+    rows = _file_rows(version_id, scope)
     r = rows.c
+    k = _file_rows(version_id, scope, "keys").c
+    holders = (
+        select(k.source, k.file_id, func.count().label("n")).group_by(k.source, k.file_id).subquery("holders")
+    )
     statement = (
         select(
             cast(r.case_id, Text()),
@@ -414,12 +356,27 @@ def files_query(version_id: int, scope: Scope) -> Query:
             r.modality,
             r.collection_id,
             r.study_id,
-            func.count().over(partition_by=(r.source, r.file_id)).label("shared"),
+            holders.c.n,
         )
+        .join_from(rows, holders, and_(holders.c.source == r.source, holders.c.file_id == r.file_id))
         .ext(distinct_on(r.case_id, r.source, r.file_id))
         .order_by(r.case_id, r.source, r.file_id)
     )
     return Query(statement)
+
+
+def shared_sets_query(version_id: int, scope: Scope) -> Select[Any]:
+    """``(ids, files)``: each distinct set (a sorted ``patient.id`` array) of two or more members that hold one
+    file, and how many files it holds: the edges of the split groups (:func:`oncograph.export.splits.groups`),
+    computed in PostgreSQL."""
+    r = _file_rows(version_id, scope).c
+    holders = (
+        select(func.array_agg(aggregate_order_by(r.patient_row.distinct(), r.patient_row)).label("ids"))
+        .group_by(r.source, r.file_id)
+        .having(func.count(r.patient_row.distinct()) > 1)
+        .subquery("holders")
+    )
+    return select(holders.c.ids, func.count()).group_by(holders.c.ids).order_by(holders.c.ids)
 
 
 def gdc_manifest_query(version_id: int, scope: Scope) -> Executable:

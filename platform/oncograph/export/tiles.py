@@ -16,11 +16,16 @@ one recorded with the embedding: it is hashed while it is copied and a missing, 
 (sha256, size or tile count) fails the export with an error that names it, so nothing is published. It is
 never skipped: an export quietly missing some slides' tiles would train a MIL model on a biased subset.
 
+Where the feature files are: the URI each embedding records, a local path or ``s3://bucket/key`` under
+``ONCOGRAPH_FEATURES_ROOT`` (:mod:`oncograph.embeddings.feature_store`), read through the same S3 endpoint
+as the export's (``ONCOGRAPH_S3_ENDPOINT_URL``), so an export worker needs no disk shared with the nodes that
+embedded.
+
 Memory: dask runs one delayed task per slide on a small thread pool (:data:`WORKERS`); a task copies the file
 and streams its rows in batches of about :data:`BATCH_BYTES` into the slide's Parquet part, so a cohort's
 tiles are never held at once, only a few batches. Rows are read back from the staged copy (local staging),
 which is exactly the verified file; with S3 staging they are read from the source, whose size and mtime are
-checked unchanged since it was hashed.
+checked unchanged since it was hashed (its size and mtime locally, its ETag on S3).
 """
 
 from __future__ import annotations
@@ -30,12 +35,11 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 import h5py  # type: ignore[import-untyped]
 import numpy as np
@@ -46,11 +50,13 @@ from dask.delayed import delayed
 from sqlalchemy import Connection, select
 
 from oncograph.access import Scope
-from oncograph.errors import ValidationError
+from oncograph.embeddings.feature_store import FeatureFile, FileStat
+from oncograph.errors import ConfigurationError, NotFoundError, ValidationError
 from oncograph.export import vectors
 from oncograph.export.schema import TILE_SLIDES_SCHEMA, tiles_schema
 from oncograph.export.storage import Staging, safe_part
 from oncograph.export.writer import FileRecord, HashingSink, Writer
+from oncograph.settings import get_settings
 
 #: Slides written at once (threads: h5py reads under its own lock, Parquet encoding and zstd release the GIL).
 WORKERS = max(1, min(4, os.cpu_count() or 1))
@@ -79,7 +85,7 @@ class SlideTiles:
     object_id: str
     model: str
     model_version: str
-    source: Path
+    source: FeatureFile
     sha256: str
     size: int | None
     tiles: int | None
@@ -98,7 +104,7 @@ class _Probe:
     tiles: int
     dim: int
     attrs: dict[str, Any]
-    stat: os.stat_result
+    stat: FileStat
 
 
 @dataclass
@@ -117,18 +123,11 @@ class TilesWritten:
         return {path for _, _, parts in self.datasets for path, _ in parts}
 
 
-def local_source(uri: str) -> Path | None:
-    """The local path of a feature file's URI (a path or ``file://`` URL); None for other schemes."""
-    if uri.startswith("file:"):
-        parts = urlsplit(uri)
-        return Path(url2pathname(unquote(parts.path))) if parts.netloc in ("", "localhost") else None
-    if "://" in uri:
-        return None
-    return Path(uri)
-
-
-def slides_with_tiles(conn: Connection, version_id: int, scope: Scope) -> list[SlideTiles]:
-    """The shipped slide embeddings that have a feature file, by model then in export order."""
+def slides_with_tiles(
+    conn: Connection, version_id: int, scope: Scope, *, endpoint_url: str | None = None
+) -> list[SlideTiles]:
+    """The shipped slide embeddings that have a feature file, by model then in export order (``endpoint_url``:
+    the S3 endpoint of ``s3://`` feature files; unset = AWS)."""
     emb = vectors.member_embeddings(version_id, scope)
     c = emb.c
     rows = conn.execute(
@@ -155,13 +154,14 @@ def slides_with_tiles(conn: Connection, version_id: int, scope: Scope) -> list[S
         if stems[(r.model, stem)] > 1:  # several versions of one object, or ids equal once made safe
             full = "\0".join((r.object_kind, r.object_id, r.model_version))
             stem += "-" + hashlib.sha256(full.encode()).hexdigest()[:12]
-        source = local_source(str(r.features_uri))
-        if source is None:
+        try:
+            source = FeatureFile(str(r.features_uri), endpoint_url)
+        except ValidationError as exc:
             raise FeatureFileError(
-                f"the feature file of {r.object_kind} {r.object_id} (model {r.model}) is not a local file: "
-                f"{r.features_uri}",
-                hint="--tiles copies feature files from this machine; export where they are",
-            )
+                f"the feature file of {r.object_kind} {r.object_id} (model {r.model}) is neither a local file "
+                f"nor on S3: {r.features_uri}",
+                hint="--tiles copies feature files from a local folder or s3:// (ONCOGRAPH_FEATURES_ROOT)",
+            ) from exc
         if not r.features_sha256:
             raise FeatureFileError(
                 f"the feature file of {r.object_kind} {r.object_id} (model {r.model}) has no recorded sha256, "
@@ -189,20 +189,16 @@ def slides_with_tiles(conn: Connection, version_id: int, scope: Scope) -> list[S
 
 def _probe(slide: SlideTiles) -> _Probe:
     """Check a feature file's presence, size, layout and tile count (cheap: stat and HDF5 header)."""
-    try:
+    with _reading(slide):
         stat = slide.source.stat()
-    except FileNotFoundError as exc:
-        raise FeatureFileError(f"the feature file of {slide.label} is missing", hint=_HINT) from exc
-    except OSError as exc:
-        raise FeatureFileError(f"cannot read the feature file of {slide.label}: {exc}", hint=_HINT) from exc
-    if slide.size is not None and stat.st_size != slide.size:
+    if slide.size is not None and stat.size != slide.size:
         raise FeatureFileError(
-            f"the feature file of {slide.label} is {stat.st_size} bytes, {slide.size} were recorded when the "
+            f"the feature file of {slide.label} is {stat.size} bytes, {slide.size} were recorded when the "
             "slide was embedded: it was changed or replaced",
             hint=_HINT,
         )
     try:
-        with h5py.File(slide.source, "r") as f:
+        with _reading(slide), slide.source.open() as fh, h5py.File(fh, "r") as f:
             coords, features = f.get("coords"), f.get("features")
             if not isinstance(coords, h5py.Dataset) or not isinstance(features, h5py.Dataset):
                 raise FeatureFileError(
@@ -229,6 +225,17 @@ def _probe(slide: SlideTiles) -> _Probe:
     return _Probe(int(c_shape[0]), int(f_shape[1]), attrs, stat)
 
 
+@contextmanager
+def _reading(slide: SlideTiles) -> Iterator[None]:
+    """A feature file that is missing or cannot be read, as the export's error naming the slide."""
+    try:
+        yield
+    except NotFoundError as exc:
+        raise FeatureFileError(f"the feature file of {slide.label} is missing", hint=_HINT) from exc
+    except ConfigurationError as exc:
+        raise FeatureFileError(f"cannot read the feature file of {slide.label}: {exc}", hint=_HINT) from exc
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode(errors="replace")
@@ -237,12 +244,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _rows(path: Path, slide: SlideTiles, schema: pa.Schema, dim: int) -> Iterator[pa.RecordBatch]:
+def _rows(
+    path: Path | FeatureFile, slide: SlideTiles, schema: pa.Schema, dim: int
+) -> Iterator[pa.RecordBatch]:
     """The tiles of one feature file as record batches of about :data:`BATCH_BYTES`, in file order."""
+    if isinstance(path, FeatureFile):
+        with _reading(slide), path.open() as fh:
+            yield from _rows_of(fh, slide, schema, dim)
+    else:
+        yield from _rows_of(path, slide, schema, dim)
+
+
+def _rows_of(file: Any, slide: SlideTiles, schema: pa.Schema, dim: int) -> Iterator[pa.RecordBatch]:
     step = max(1, BATCH_BYTES // (4 * dim))
     kind = pa.array([slide.object_kind])
     version = pa.array([slide.model_version])
-    with h5py.File(path, "r") as f:
+    with h5py.File(file, "r") as f:
         coords, features = f["coords"], f["features"]
         n = int(coords.shape[0])
         for start in range(0, n, step):
@@ -270,7 +287,7 @@ def _ship(
     slide: SlideTiles, probe: _Probe, dim: int, staging: Staging, writer: Writer
 ) -> tuple[FileRecord, FileRecord]:
     """Copy one feature file into the export while hashing it, check the hash, then write its Parquet part."""
-    with slide.source.open("rb") as src, staging.open(slide.h5_path) as fh:
+    with _reading(slide), slide.source.open() as src, staging.open(slide.h5_path) as fh:
         sink = HashingSink(fh)
         while block := src.read(_COPY_CHUNK):
             sink.write(block)
@@ -295,12 +312,9 @@ def _ship(
 
 
 def _unchanged(slide: SlideTiles, probe: _Probe) -> None:
-    now = slide.source.stat()
-    if (now.st_size, now.st_mtime_ns, now.st_ino) != (
-        probe.stat.st_size,
-        probe.stat.st_mtime_ns,
-        probe.stat.st_ino,
-    ):
+    with _reading(slide):
+        now = slide.source.stat()
+    if now != probe.stat:
         raise FeatureFileError(f"the feature file of {slide.label} changed while it was exported", hint=_HINT)
 
 
@@ -333,7 +347,9 @@ def write_tiles(
         FeatureFileError: a feature file is missing, unreadable, of another layout, tile count or dimension
             than the model's others, or differs from the one recorded with its embedding.
     """
-    return ship(slides_with_tiles(conn, version_id, scope), staging=staging, writer=writer, report=report)
+    endpoint = staging.destination.endpoint_url or get_settings().s3_endpoint_url
+    slides = slides_with_tiles(conn, version_id, scope, endpoint_url=endpoint)
+    return ship(slides, staging=staging, writer=writer, report=report)
 
 
 def ship(

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from oncograph.export.storage import Staging
 
 ROW_GROUP = 64 * 1024
-ROW_GROUP_BYTES = 32 << 20
+ROW_GROUP_BYTES = 16 << 20
 
 
 class HashingSink:

@@ -148,7 +148,7 @@ def test_every_read_of_an_export_sees_one_snapshot(export_db: ExportDB, chol: An
     changed: list[str] = []
 
     def progress(stage: str, done: int, total: int) -> None:
-        if stage == "patients: facts" and not changed:  # committed by another connection after stage 1
+        if stage == "strata" and not changed:  # committed by another connection after stage 1
             export_db.execute("UPDATE patient SET submitter_id = 'CHANGED' WHERE id = :p", p=pid)
             export_db.execute(
                 "UPDATE diagnosis SET retired_release_id = :r WHERE patient_id = :p", r=release, p=pid
