@@ -16,7 +16,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup lock lock-check demo test lint bench
+.PHONY: setup tools lock lock-check demo test lint bench
 
 setup: $(STAMP)
 
@@ -30,6 +30,17 @@ $(STAMP):
 	$(PY) -m pip check
 	rm -f $(VENV)/.installed $(VENV)/.installed-*
 	touch $(STAMP)
+
+# Tools in venvs of their own (tests/deploy runs them): checkov, from its hash-checked lock.
+CHECKOV_STAMP := .tools/checkov/.installed-$(shell sha256sum requirements/lock-checkov.txt | cut -c1-16)
+tools: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP):
+	test -x .tools/checkov/bin/python || python3 -m venv .tools/checkov
+	.tools/checkov/bin/python -m pip install --quiet pip==$(PIP_VERSION)
+	.tools/checkov/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements/lock-checkov.txt
+	rm -f .tools/checkov/.installed-*
+	touch $(CHECKOV_STAMP)
 
 # Not `setup`: after a dependency is added, the old lock no longer satisfies pyproject.toml and setup would
 # fail before the lock could be remade; any earlier setup left the resolver (uv) in the venv.
@@ -49,7 +60,7 @@ lint: setup
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: lint
+test: lint tools
 	$(PY) -m pytest
 
 bench: setup

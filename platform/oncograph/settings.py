@@ -25,6 +25,12 @@ class Settings(BaseSettings):
         "PostgreSQL under `home`.",
         examples=["postgresql+psycopg://oncograph:secret@db:5432/oncograph"],
     )
+    database_iam_auth: bool = Field(
+        default=False,
+        description="Sign in to the database with an AWS RDS IAM token made for each new connection (15 minutes "
+        "valid, used only to connect): `database_url` names the user and host and no password. AWS "
+        "credentials and region come from the AWS chain (EKS Pod Identity in the cloud). See docs/deploy.md.",
+    )
     gdc_url: str = Field(
         default="https://api.gdc.cancer.gov",
         description="Base URL of the GDC API (or of a local GDC-compatible server).",
@@ -69,6 +75,13 @@ class Settings(BaseSettings):
         default=None,
         description="Where API-started exports are written (a folder or s3://bucket/prefix); unset = "
         "<home>/exports. API clients name only a folder under it.",
+    )
+    features_root: str | None = Field(
+        default=None,
+        description="Where per-tile feature files (HDF5, one per slide and encoder version) are written and "
+        "read: a folder or s3://bucket/prefix that every process that embeds or exports reaches; unset = "
+        "<home>/features (one machine).",
+        examples=["s3://oncograph-features/features"],
     )
     s3_endpoint_url: str | None = Field(
         default=None,

@@ -6,10 +6,11 @@ import contextlib
 import functools
 from collections.abc import Iterator
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph.db.embedded import embedded_url
+from oncograph.db.iam import RdsIamPassword, sign_connections
 from oncograph.settings import Settings, get_settings
 
 
@@ -22,14 +23,22 @@ def database_url(settings: Settings | None = None) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def engine_for(url: str) -> Engine:
-    """One pooled engine per URL per process."""
+def engine_for(url: str, *, iam_auth: bool = False) -> Engine:
+    """One pooled engine per URL per process; with ``iam_auth`` each new connection signs an RDS IAM token."""
+    # validate before building the engine: a password in an IAM URL is a configuration error, not a pool
+    password = RdsIamPassword(make_url(url)) if iam_auth else None
     # a pool sized for an API worker under concurrent clients (PostgreSQL's default max_connections is 100)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=30, future=True)
+    engine = create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=30, future=True
+    )
+    if password is not None:
+        sign_connections(engine, password)
+    return engine
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
-    return engine_for(database_url(settings))
+    settings = settings or get_settings()
+    return engine_for(database_url(settings), iam_auth=settings.database_iam_auth)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
