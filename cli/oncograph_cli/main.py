@@ -80,6 +80,9 @@ COMMANDS: dict[str, Lazy] = {
     "ingest": Lazy(_C + "ingest", "app", "Bring data into the graph."),
     "releases": Lazy(_C + "releases", "app", "Source data releases."),
     "schedule": Lazy(_C + "schedule", "app", "Scheduled ingestion (Prefect deployments)."),
+    "deployments": Lazy(
+        _C + "deployments", "app", "Prefect work-pool deployments (harvests, embed, export)."
+    ),
     "users": Lazy(_C + "users", "app", "API principals (users and services) and their keys."),
     "grants": Lazy(
         _C + "users", "grants_app", "Grants: which principals may see which projects' controlled data."

@@ -1,8 +1,9 @@
 """An embedding run: plan, execute (serially here or on Ray through ``oncograph_flows.embed``), store, report.
 
 Each object is stored in its own transaction as soon as its features arrive: the per-tile feature file is
-written first (atomically, under ``<home>/features``), then the embedding row that references it with its size
-and sha256. A run killed at any point therefore leaves only complete objects behind, and the next run skips them
+written first (atomically, under ``ONCOGRAPH_FEATURES_ROOT``: ``<home>/features`` by default, or a folder or
+``s3://`` prefix every node reaches), then the embedding row that references it with its size and sha256. A run
+killed at any point therefore leaves only complete objects behind, and the next run skips them
 (:func:`oncograph.embeddings.jobs.plan`): a resumed run ends with the same rows as a clean one. The run's
 counts are committed as it goes, so ``oncograph embed`` draws a progress bar from them and the runs listing
 shows how far a run got. Runs of this host whose process died are marked ``abandoned`` when the next starts.
@@ -16,7 +17,6 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from oncograph.access import Scope
 from oncograph.embeddings.compute import Executor, Result
 from oncograph.embeddings.encoders import EncoderSpec, get_encoder
+from oncograph.embeddings.feature_store import FeatureStore
 from oncograph.embeddings.features import write_features_h5
 from oncograph.embeddings.jobs import EmbedRequest, Job, plan
 from oncograph.embeddings.store import EmbeddingRow, ensure_index, store_embeddings
@@ -76,10 +77,11 @@ class EmbedSummary:
         }
 
 
-def features_path(settings: Settings, spec: EncoderSpec, job: Job) -> Path:
-    """Where a job's per-tile features go: one file per (encoder version, input), so a re-run overwrites it."""
+def features_name(spec: EncoderSpec, job: Job) -> str:
+    """A job's feature file under the features root (:mod:`oncograph.embeddings.feature_store`): one file per
+    (encoder version, input), so a re-run overwrites it."""
     version = hashlib.sha256(spec.version.encode()).hexdigest()[:12]
-    return settings.home_dir / "features" / spec.name / version / f"{job.input_sha256}.h5"
+    return f"{spec.name}/{version}/{job.input_sha256}.h5"
 
 
 def abandon_dead_runs(session: Session) -> int:
@@ -127,15 +129,15 @@ def _store(
     features = np.ascontiguousarray(result.features, dtype=np.float32)
     uri = sha = size = None
     if job.modality == "slide" and result.header.coords is not None:
-        path = features_path(settings, spec, job)
-        path.parent.mkdir(parents=True, exist_ok=True)
         attrs = {
             **result.header.details["h5_attrs"],
             "source_uri": job.source_uri,
             "input_sha256": job.input_sha256,
         }
-        sha, size = write_features_h5(path, result.header.coords, features, attrs)
-        uri = str(path)
+        coords = result.header.coords
+        uri, sha, size = FeatureStore.from_settings(settings).write(
+            features_name(spec, job), lambda path: write_features_h5(path, coords, features, attrs)
+        )
     row = EmbeddingRow(
         patient_id=job.attachment.patient_id,
         object_kind=job.object_kind,
