@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ REPO = Path(__file__).resolve().parents[2]
 WSI = REPO / "data" / "wsi"
 RAY = Path(sys.executable).with_name("ray")
 POOL = "oncograph-scale-out"
-BUCKET = "oncograph-features"
+# moto keeps one S3 state per process, shared by every server started in it: this module's bucket is its own
+BUCKET = f"oncograph-features-{uuid.uuid4().hex[:8]}"
 QUIET = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_UI_ENABLED": "false",

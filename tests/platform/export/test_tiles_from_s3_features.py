@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,10 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
 WSI = REPO / "data" / "wsi"
 MODEL = "efficientnet-lite0"
-BUCKET = "oncograph-features"
-EXPORTS = "oncograph-exports"
+# moto keeps one S3 state per process, shared by every server started in it (tests/flows/test_scale_out.py
+# has one too): this module's buckets are its own
+BUCKET = f"oncograph-features-{uuid.uuid4().hex[:8]}"
+EXPORTS = f"oncograph-exports-{uuid.uuid4().hex[:8]}"
 EVERYTHING = Scope.everything()
 ExportDB = Any  # tests/platform/export/conftest.py
 
