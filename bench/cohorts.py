@@ -341,8 +341,12 @@ _FACTORIES = (
 
 _SERVER = """
 import importlib, sys, uvicorn
-factory = getattr(importlib.import_module(sys.argv[1]), sys.argv[2])
-uvicorn.run(factory(), host="127.0.0.1", port=int(sys.argv[3]), log_level="warning", access_log=False)
+module, attr, port, workers = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+options = dict(host="127.0.0.1", port=port, log_level="warning", access_log=False)
+if workers == 1:
+    uvicorn.run(getattr(importlib.import_module(module), attr)(), **options)
+else:  # as `oncograph serve --workers N`: N processes on one port, each with its own index
+    uvicorn.run(f"{module}:{attr}", factory=True, workers=workers, **options)
 """
 
 
@@ -396,7 +400,12 @@ def _api_key(engine: Engine) -> str | None:
 
 @contextmanager
 def _server(
-    module: str, attr: str, url: str, log_path: Path, extra_env: dict[str, str] | None = None
+    module: str,
+    attr: str,
+    url: str,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> Iterator[str]:
     """uvicorn serving the app in a subprocess (its own GIL), its log in ``log_path``; yields the base URL."""
     with socket.socket() as s:
@@ -405,7 +414,7 @@ def _server(
     env = {**os.environ, "ONCOGRAPH_DATABASE_URL": url, **(extra_env or {})}
     log_file = log_path.open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, module, attr, str(port)],
+        [sys.executable, "-c", _SERVER, module, attr, str(port), str(workers)],
         env=env,
         stdout=log_file,
         stderr=subprocess.STDOUT,
@@ -498,8 +507,11 @@ async def _load(
     return out
 
 
-def measure_http(engine: Engine, url: str, runs: list[tuple[int, bool]], seconds: float) -> dict[str, Any]:
-    """``POST /facets`` against uvicorn, one server per answer-cache setting; ``runs``: (clients, cache)."""
+def measure_http(
+    engine: Engine, url: str, runs: list[tuple[int, bool]], seconds: float, workers: int = 1
+) -> dict[str, Any]:
+    """``POST /facets`` against uvicorn (``workers`` processes), one server per answer-cache setting; ``runs``:
+    (clients, cache)."""
     found, how = _find_factory()
     if found is None:
         return {"skipped": how}
@@ -515,14 +527,15 @@ def measure_http(engine: Engine, url: str, runs: list[tuple[int, bool]], seconds
     headers = {"X-API-Key": key} if key else {}
     import httpx
 
-    out: dict[str, Any] = {"app": how, "path": path, "runs": []}
+    out: dict[str, Any] = {"app": how, "path": path, "server_workers": workers, "runs": []}
     for cache in sorted({c for _, c in runs}):
         env = {"ONCOGRAPH_COHORT_ANSWER_CACHE": "true" if cache else "false"}
         with tempfile.TemporaryDirectory(prefix="oncograph-bench-api-") as tmp:
             log_path = Path(tmp) / "server.log"
-            with _server(module, attr, url, log_path, env) as base:
-                # one warm-up request per body, as in process: the server's index loads each field on first use
-                for body in _bodies():
+            with _server(module, attr, url, log_path, env, workers) as base:
+                # warm-up requests per body, as in process: each server process's index loads each field on first
+                # use; each request on a new connection, which any of the processes may accept
+                for body in _bodies() * (1 if workers == 1 else 4 * workers):
                     probe = httpx.post(base + path, json=body, headers=headers, timeout=600)
                     if probe.status_code != 200:
                         return {
@@ -577,7 +590,8 @@ def _targets(
                 {
                     "target": f"/facets under {run['clients']} clients >= 50 req/s, 0 errors, p95 <= 1 s "
                     "(answers computed)",
-                    "measured": f"{run['requests_per_s']} req/s, errors {run['errors']}, p95 {run.get('p95_ms')} ms",
+                    "measured": f"{run['requests_per_s']} req/s, errors {run['errors']}, p95 {run.get('p95_ms')} ms "
+                    f"({http.get('server_workers', 1)} server process(es))",
                     "met": bool(
                         run["requests_per_s"] >= 50
                         and not run["errors"]
@@ -654,7 +668,8 @@ def _print(result: dict[str, Any]) -> None:
         console.print(f"[yellow]HTTP /facets: skipped[/]: {http['skipped']}")
     for run in http.get("runs", []):
         console.print(
-            f"HTTP {http['path']}: {run['clients']} client(s), answer cache {'on' if run['answer_cache'] else 'off'}, "
+            f"HTTP {http['path']} ({http.get('server_workers', 1)} server process(es)): {run['clients']} client(s), "
+            f"answer cache {'on' if run['answer_cache'] else 'off'}, "
             f"{run['seconds']} s: [bold]{run['requests_per_s']} requests/s[/], {run['requests_ok']:,} ok, "
             f"errors {run['errors']}, {run['unfinished_at_end']} unfinished at the end, "
             f"p50 {run.get('p50_ms')} ms, p95 {run.get('p95_ms')} ms"
@@ -689,6 +704,12 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--http-seconds", type=float, default=15.0, help="length of each HTTP run")
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=1,
+        help="API processes serving the HTTP runs (as `oncograph serve --workers N`)",
+    )
     parser.add_argument(
         "--sql-repeat", type=int, default=3, help="runs per filter through the SQL engine (0: skip)"
     )
@@ -734,13 +755,17 @@ def main() -> None:
                 breakdown = measure_breakdown(engine, scope, args.breakdown_repeat)
             log("timing cohort creation")
             how, creation = measure_creation(engine, scope, args.repeat, args.budget_s)
-        log(f"HTTP: 1 and {args.clients} clients for {args.http_seconds:.0f} s each")
+        log(
+            f"HTTP: 1 and {args.clients} clients for {args.http_seconds:.0f} s each, "
+            f"{args.server_workers} server process(es)"
+        )
         try:
             http = measure_http(
                 engine,
                 engine.url.render_as_string(hide_password=False),
                 [(1, False), (args.clients, False), (args.clients, True)],
                 args.http_seconds,
+                args.server_workers,
             )
         except Exception as exc:
             http = {"skipped": f"HTTP run failed: {type(exc).__name__}: {exc}"}

@@ -22,6 +22,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def first_health(process: subprocess.Popen[bytes], base: str, seconds: float) -> httpx.Response:
+    """The first answer of ``/health`` once the server listens (fails if it exits or does not start)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return httpx.get(f"{base}/health", timeout=2)
+        except httpx.TransportError:
+            assert process.poll() is None, process.communicate()[0].decode()
+            assert time.monotonic() < deadline, f"the API did not start within {seconds:.0f} s"
+            time.sleep(0.3)
+
+
 def test_serve_answers_health_and_problems(fresh_db_url: str, tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "ONCOGRAPH_DATABASE_URL": fresh_db_url, "ONCOGRAPH_HOME": str(tmp_path)}
@@ -29,15 +41,7 @@ def test_serve_answers_health_and_problems(fresh_db_url: str, tmp_path: Path) ->
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = httpx.get(f"{base}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()[0].decode()
-                assert time.monotonic() < deadline, "the API did not start within 60 s"
-                time.sleep(0.3)
+        health = first_health(process, base, 60)
         assert health.status_code == 200 and health.json()["database"] == "ok"
         unauthenticated = httpx.get(f"{base}/cohorts", timeout=5)
         assert unauthenticated.status_code == 401
@@ -67,3 +71,38 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path, pg_server_url: str
     assert done.returncode == 1
     message = " ".join(done.stderr.split())  # rich wraps long lines
     assert "oncograph db upgrade" in message and "Traceback" not in message
+
+
+def test_serve_with_two_workers_runs_two_api_processes_on_one_port(fresh_db_url: str, tmp_path: Path) -> None:
+    import psutil
+
+    port = free_port()
+    env = {**os.environ, "ONCOGRAPH_DATABASE_URL": fresh_db_url, "ONCOGRAPH_HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "oncograph_cli", "serve", "--port", str(port), "--workers", "2"]
+    command += ["--log-level", "warning", "--no-worker"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        health = first_health(process, base, 90)
+        assert health.status_code == 200 and health.json()["database"] == "ok"
+        # uvicorn's supervisor holds two serving processes (besides multiprocessing's resource tracker)
+        deadline = time.monotonic() + 60
+        while True:
+            serving = [
+                c
+                for c in psutil.Process(process.pid).children()
+                if "multiprocessing.resource_tracker" not in " ".join(c.cmdline())
+            ]
+            if len(serving) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert len(serving) == 2, [c.cmdline() for c in serving]
+        # the port answers as the app whichever process takes the connection
+        for _ in range(20):
+            problem = httpx.get(f"{base}/cohorts", timeout=5)
+            assert problem.status_code == 401
+        pids = [c.pid for c in serving]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]

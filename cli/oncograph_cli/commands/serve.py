@@ -1,7 +1,13 @@
 """``oncograph serve``: run the REST API (uvicorn) on the configured database, with an export worker on a
-background thread (``--no-worker`` when ``oncograph worker`` processes run elsewhere)."""
+background thread (``--no-worker`` when ``oncograph worker`` processes run elsewhere).
+
+``--workers N`` runs N uvicorn processes on one port, like N replicas behind a load balancer: each builds its
+own cohort index and answer cache from PostgreSQL (ADR 0010), so N processes use N cores for facet answers, at
+N times the index's memory. The export worker thread stays in the supervising process."""
 
 from __future__ import annotations
+
+import os
 
 import typer
 
@@ -20,6 +26,11 @@ def serve(
     worker: bool = typer.Option(
         True, "--worker/--no-worker", help="Run queued exports on a background thread of this process."
     ),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        help="API processes on this port (each with its own cohort index: more cores, more memory).",
+    ),
 ) -> None:
     """Serve the REST API until Ctrl-C (OpenAPI docs at /docs). The database must be migrated."""
     import uvicorn
@@ -35,11 +46,25 @@ def serve(
         _, stop = start_worker_thread(session_factory(engine), endpoint_url=get_settings().s3_endpoint_url)
     console.print(
         f"oncograph API on http://{host}:{port} (docs at /docs)"
+        + (f", {workers} processes" if workers > 1 else "")
         + (", with an export worker" if worker else ""),
         highlight=False,
     )
     try:
-        uvicorn.run(create_app(engine), host=host, port=port, log_level=log_level.lower(), reload=False)
+        if workers == 1:
+            uvicorn.run(create_app(engine), host=host, port=port, log_level=log_level.lower(), reload=False)
+        else:
+            # the processes import the app by name and read the database from the environment: the server
+            # this process reached (the embedded one it started, or the configured URL), not a new embedded one
+            os.environ["ONCOGRAPH_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
+            uvicorn.run(
+                "oncograph_api.app:create_app",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_level=log_level.lower(),
+            )
     finally:
         if stop is not None:
             stop.set()
