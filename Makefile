@@ -64,8 +64,8 @@ test: lint tools
 	$(PY) -m pytest
 
 # The images really build (docker/build-local.sh: buildah, a Debian base made by debootstrap, the lock's wheels)
-# and the api image's migrate job and entrypoint work against a real PostgreSQL (tests/deploy/test_images.py).
-# ~4.5 min on a cold cache, ~1 min warm. Needs root and `apt-get install -y podman buildah debootstrap`.
+# and the api image's migrate job and entrypoint work against a real PostgreSQL, the ui image's entrypoint serves
+# (tests/deploy/test_images.py). ~8 min on a cold cache, 2-3 min warm. Needs root and `apt-get install -y podman buildah debootstrap`.
 test-images: setup
 	$(PY) -m pytest -m images tests/deploy/test_images.py
 

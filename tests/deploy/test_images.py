@@ -1,12 +1,13 @@
-"""The api image really builds and really serves: ``docker/build-local.sh api`` builds docker/api/Dockerfile with
-buildah (chroot isolation) on a Debian base made offline by debootstrap, installing the lock from the
+"""The api and ui images really build and really serve: ``docker/build-local.sh api`` builds
+docker/api/Dockerfile with buildah (chroot isolation) on a Debian base made offline by debootstrap, installing the lock from the
 wheelhouse; then the image's own commands run in a container of it (``buildah run``: this machine's podman
 cannot run containers, docs STACK.md) against a real PostgreSQL:
 
 - the migrate job (``oncograph db upgrade``) brings an empty database to the migrations' head;
 - the entrypoint's ``serve`` answers ``/health`` 200 as the non-root user 10001, and the image's own
   HEALTHCHECK command passes;
-- with its database gone, ``/health`` answers 503 and the HEALTHCHECK command fails.
+- with its database gone, ``/health`` answers 503 and the HEALTHCHECK command fails;
+- the ui image, built the same way, serves the cohort builder's page and Streamlit's health as user 10001.
 
 Slow (minutes on a cold cache) and needs root, buildah, podman and debootstrap, so it is not in ``make test``:
 ``make test-images`` runs it, and CI (.ci/run) runs both.
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,6 @@ pytestmark = [pytest.mark.images, pytest.mark.integration, pytest.mark.slow, pyt
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 TAG = "test"
-IMAGE = f"localhost/oncograph-api:{TAG}"
 UID = 10001
 
 
@@ -53,18 +54,19 @@ class Built:
     seconds: float
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+def build(app: str, folder: Path) -> Built:
+    """``docker/build-local.sh APP`` (the base and wheelhouse cached between runs), and the image's config."""
     missing = [tool for tool in ("buildah", "podman", "debootstrap") if shutil.which(tool) is None]
     if missing or os.geteuid() != 0:
         pytest.fail(
             f"the image tests need root and buildah, podman and debootstrap (missing: {missing or 'root'}): "
             "apt-get install -y podman buildah debootstrap, as root"
         )
-    report = tmp_path_factory.mktemp("build") / "report.json"
+    report = folder / "report.json"
+    image = f"localhost/oncograph-{app}:{TAG}"
     started = time.monotonic()
     proc = subprocess.run(
-        ["bash", "docker/build-local.sh", "--report", str(report), "api"],
+        ["bash", "docker/build-local.sh", "--report", str(report), app],
         cwd=REPO,
         env={**os.environ, "PIP": str(VENV_BIN / "pip"), "IMAGE_TAG": TAG},
         capture_output=True,
@@ -75,22 +77,36 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     assert proc.returncode == 0, f"build-local.sh failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     inspected = json.loads(
         subprocess.run(
-            ["buildah", "inspect", "--type", "image", IMAGE], capture_output=True, text=True, check=True
+            ["buildah", "inspect", "--type", "image", image], capture_output=True, text=True, check=True
         ).stdout
     )
-    print(f"\napi image built in {seconds:.1f} s: {report.read_text()}")
-    return Built(IMAGE, inspected["Docker"]["config"], json.loads(report.read_text()), seconds)
+    print(f"\n{app} image built in {seconds:.1f} s: {report.read_text()}")
+    return Built(image, inspected["Docker"]["config"], json.loads(report.read_text()), seconds)
+
+
+@contextmanager
+def container_of(image: str) -> Iterator[str]:
+    """A working container of ``image`` (``buildah from``), removed at the end."""
+    name = f"oncograph-test-{image.rsplit('/', 1)[-1].replace(':', '-')}-{os.getpid()}"
+    subprocess.run(["buildah", "rm", name], capture_output=True)
+    subprocess.run(
+        ["buildah", "from", "--pull=never", "--name", name, image], capture_output=True, check=True
+    )
+    try:
+        yield name
+    finally:
+        subprocess.run(["buildah", "rm", name], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build("api", tmp_path_factory.mktemp("build-api"))
 
 
 @pytest.fixture(scope="module")
 def container(built: Built) -> Iterator[str]:
-    name = f"oncograph-api-test-{os.getpid()}"
-    subprocess.run(["buildah", "rm", name], capture_output=True)
-    subprocess.run(
-        ["buildah", "from", "--pull=never", "--name", name, built.image], capture_output=True, check=True
-    )
-    yield name
-    subprocess.run(["buildah", "rm", name], capture_output=True)
+    with container_of(built.image) as name:
+        yield name
 
 
 @dataclass
@@ -155,12 +171,12 @@ def free_port() -> int:
 
 
 def _stop(proc: subprocess.Popen[str], port: int) -> None:
-    """Stop ``buildah run`` and the server it started (which shares the host's process table)."""
+    """Stop ``buildah run`` and the server it started on ``port`` (it shares the host's process table)."""
     import psutil
 
     for p in psutil.process_iter(["cmdline"]):
         cmdline = p.info["cmdline"] or []
-        if "serve" in cmdline and str(port) in cmdline and p.pid != proc.pid:
+        if str(port) in cmdline and p.pid not in (proc.pid, os.getpid()):
             p.send_signal(signal.SIGTERM)
     proc.terminate()
     try:
@@ -270,3 +286,52 @@ def test_migrate_job_then_serve_answers_health_and_the_healthcheck_follows_the_d
         assert subprocess.run(healthcheck, capture_output=True, timeout=60).returncode != 0
     finally:
         _stop(serve, port)
+
+
+def test_the_ui_image_serves_the_cohort_builder(tmp_path: Path) -> None:
+    ui = build("ui", tmp_path)
+    config = ui.config
+    assert config["User"] == f"{UID}:{UID}"
+    assert (config["Entrypoint"], config["Cmd"]) == (
+        ["oncograph"],
+        ["ui", "--host", "0.0.0.0", "--port", "8501"],
+    )
+    port = free_port()
+    with container_of(ui.image) as name:
+        # the UI talks only to the API (ONCOGRAPH_API_URL); its page and health answer without one
+        command = ["oncograph", "ui", "--host", "127.0.0.1", "--port", str(port)]
+        environment = ["--env=ONCOGRAPH_API_URL=http://127.0.0.1:9"]
+        serve = subprocess.Popen(
+            ["buildah", "run", "--isolation", "chroot", *environment, name, "--", *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            started = time.monotonic()
+            health = None
+            while time.monotonic() - started < 120:
+                assert serve.poll() is None, (
+                    f"oncograph ui exited: {serve.stdout.read() if serve.stdout else ''}"
+                )
+                try:
+                    health = httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=5)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.5)
+            assert health is not None, "the UI in the image did not answer within 120 s"
+            assert (health.status_code, health.text) == (200, "ok")
+            page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+            assert page.status_code == 200 and "<title>" in page.text
+            check = [
+                a.replace("127.0.0.1:8501", f"127.0.0.1:{port}") for a in config["Healthcheck"]["Test"][1:]
+            ]
+            probe = subprocess.run(
+                ["buildah", "run", "--isolation", "chroot", name, "--", *check],
+                capture_output=True,
+                timeout=60,
+            )
+            assert probe.returncode == 0, probe.stderr
+            print(f"\nui: serve to a 200 /_stcore/health {time.monotonic() - started:.1f} s")
+        finally:
+            _stop(serve, port)
