@@ -170,6 +170,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def first_answer(proc: subprocess.Popen[str], url: str, seconds: float = 120) -> httpx.Response:
+    """The first answer from ``url`` of the server ``proc`` runs (fails if it exits or does not listen)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert proc.poll() is None, f"{proc.args} exited: {proc.stdout.read() if proc.stdout else ''}"
+        try:
+            return httpx.get(url, timeout=5)
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, f"nothing answered {url} within {seconds:.0f} s"
+            time.sleep(0.5)
+
+
 def _stop(proc: subprocess.Popen[str], port: int) -> None:
     """Stop ``buildah run`` and the server it started on ``port`` (it shares the host's process table)."""
     import psutil
@@ -256,18 +268,8 @@ def test_migrate_job_then_serve_answers_health_and_the_healthcheck_follows_the_d
     ]  # its command names the image's port
     try:
         started = time.monotonic()
-        answer = None
-        while time.monotonic() - started < 120:
-            assert serve.poll() is None, (
-                f"oncograph serve exited: {serve.stdout.read() if serve.stdout else ''}"
-            )
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
-                break
-            except httpx.TransportError:
-                time.sleep(0.5)
+        answer = first_answer(serve, f"http://127.0.0.1:{port}/health")
         health_s = time.monotonic() - started
-        assert answer is not None, "the API in the image did not answer /health within 120 s"
         assert answer.status_code == 200, answer.text
         assert answer.json() == {"status": "ok", "database": "ok", "version": oncograph.__version__}
         assert subprocess.run(healthcheck, capture_output=True, timeout=60).returncode == 0
@@ -309,17 +311,7 @@ def test_the_ui_image_serves_the_cohort_builder(tmp_path: Path) -> None:
         )
         try:
             started = time.monotonic()
-            health = None
-            while time.monotonic() - started < 120:
-                assert serve.poll() is None, (
-                    f"oncograph ui exited: {serve.stdout.read() if serve.stdout else ''}"
-                )
-                try:
-                    health = httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=5)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.5)
-            assert health is not None, "the UI in the image did not answer within 120 s"
+            health = first_answer(serve, f"http://127.0.0.1:{port}/_stcore/health")
             assert (health.status_code, health.text) == (200, "ok")
             page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
             assert page.status_code == 200 and "<title>" in page.text
