@@ -346,7 +346,10 @@ options = dict(host="127.0.0.1", port=port, log_level="warning", access_log=Fals
 if workers == 1:
     uvicorn.run(getattr(importlib.import_module(module), attr)(), **options)
 else:  # as `oncograph serve --workers N`: N processes on one port, each with its own index
-    uvicorn.run(f"{module}:{attr}", factory=True, workers=workers, **options)
+    from uvicorn.supervisors import Multiprocess
+    from oncograph_cli.commands.serve import listening_socket
+    config = uvicorn.Config(f"{module}:{attr}", factory=True, workers=workers, **options)
+    Multiprocess(config, sockets=[listening_socket("127.0.0.1", port)]).run()
 """
 
 

@@ -106,3 +106,39 @@ def test_serve_with_two_workers_runs_two_api_processes_on_one_port(fresh_db_url:
         process.terminate()
         process.wait(timeout=30)
     assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+
+
+def test_the_shared_socket_of_several_workers_gets_nodelay_connections() -> None:
+    """asyncio sets TCP_NODELAY only on connections of a TCP-protocol socket; uvicorn's own socket for
+    ``--workers`` is protocol 0, so its responses waited on Nagle and delayed ACKs (~40 ms each)."""
+    import asyncio
+
+    from oncograph_cli.commands.serve import listening_socket
+
+    sock = listening_socket("127.0.0.1", 0)
+    assert sock.proto == socket.IPPROTO_TCP
+
+    async def accepted_nodelay() -> int:
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                conn = transport.get_extra_info("socket")
+                seen.set_result(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname())
+        try:
+            return await asyncio.wait_for(seen, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(accepted_nodelay()) != 0
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    with pytest.raises(OSError):
+        listening_socket("127.0.0.1", busy.getsockname()[1])
+    busy.close()

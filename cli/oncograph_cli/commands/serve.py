@@ -8,6 +8,7 @@ N times the index's memory. The export worker thread stays in the supervising pr
 from __future__ import annotations
 
 import os
+import socket
 
 import typer
 
@@ -57,7 +58,13 @@ def serve(
             # the processes import the app by name and read the database from the environment: the server
             # this process reached (the embedded one it started, or the configured URL), not a new embedded one
             os.environ["ONCOGRAPH_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
-            uvicorn.run(
+            try:
+                sock = listening_socket(host, port)
+            except OSError as exc:
+                exit_with_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+            from uvicorn.supervisors import Multiprocess  # uvicorn's supervisor: it restarts a dead process
+
+            config = uvicorn.Config(
                 "oncograph_api.app:create_app",
                 factory=True,
                 workers=workers,
@@ -65,6 +72,25 @@ def serve(
                 port=port,
                 log_level=log_level.lower(),
             )
+            Multiprocess(config, sockets=[sock]).run()
     finally:
         if stop is not None:
             stop.set()
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The TCP socket the API processes share, created as a TCP socket (``IPPROTO_TCP``).
+
+    uvicorn's own one for ``workers > 1`` is ``socket.socket(family)`` (protocol 0); asyncio sets
+    ``TCP_NODELAY`` only on connections of a socket whose protocol is TCP, so every response then waited for
+    the client's delayed ACK (Nagle): 44 ms per request on a keep-alive connection instead of 1.2 ms, measured
+    on a trivial app."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
