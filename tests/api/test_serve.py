@@ -11,15 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from support.db import create_empty_database
+from support.servers import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def first_health(process: subprocess.Popen[bytes], base: str, seconds: float) -> httpx.Response:
@@ -53,13 +48,7 @@ def test_serve_answers_health_and_problems(fresh_db_url: str, tmp_path: Path) ->
 
 
 def test_serve_refuses_an_unmigrated_database(tmp_path: Path, pg_server_url: str) -> None:
-    name = f"oncograph_api_empty{os.getpid()}_test"
-    admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    url = create_empty_database(pg_server_url, f"oncograph_api_empty{os.getpid()}_test")
     env = {**os.environ, "ONCOGRAPH_DATABASE_URL": url, "ONCOGRAPH_HOME": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-m", "oncograph_cli", "serve", "--port", str(free_port())],

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,7 +31,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import create_engine, make_url, text
-from support.db import drop_database
+from support.db import create_empty_database, drop_database
+from support.servers import free_port
 
 import oncograph
 
@@ -129,12 +129,7 @@ def empty_database(pg_server_url: str) -> Iterator[Database]:
     socket file bind-mounted into a folder of its own, and a URL that names it. A server reached by TCP
     (ONCOGRAPH_TEST_DATABASE_URL) is reached by the same URL (the container shares the host's network)."""
     name = f"oncograph_image{os.getpid()}_test"
-    admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(pg_server_url).set(database=name)
+    url = make_url(create_empty_database(pg_server_url, name))
     host = url.query.get("host")
     host = host if isinstance(host, str) else None
     if host and host.startswith("/"):
@@ -164,12 +159,6 @@ def run_args(container: str, db: Database, *command: str) -> list[str]:
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def first_answer(proc: subprocess.Popen[str], url: str, seconds: float = 120) -> httpx.Response:
     """The first answer from ``url`` of the server ``proc`` runs (fails if it exits or does not listen)."""
     deadline = time.monotonic() + seconds
@@ -188,7 +177,7 @@ def _stop(proc: subprocess.Popen[str], port: int) -> None:
 
     for p in psutil.process_iter(["cmdline"]):
         cmdline = p.info["cmdline"] or []
-        if str(port) in cmdline and p.pid not in (proc.pid, os.getpid()):
+        if "--port" in cmdline and str(port) in cmdline and p.pid not in (proc.pid, os.getpid()):
             p.send_signal(signal.SIGTERM)
     proc.terminate()
     try:

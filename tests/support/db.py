@@ -33,6 +33,16 @@ def clone_database(server_url: str, template: str, name: str) -> str:
     return url
 
 
+def create_empty_database(server_url: str, name: str) -> str:
+    """A new database ``name`` with no tables (dropped first if it exists); returns its URL."""
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
 def drop_database(server_url: str, name: str) -> None:
     """Drop database ``name`` (a clone that would otherwise stay until the session ends)."""
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import selectors
+import socket
 import subprocess
 import time
 
@@ -20,3 +21,10 @@ def read_url(proc: subprocess.Popen[str], *, name: str, timeout_s: float = 30.0)
                 return line
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
     raise AssertionError(f"{name} printed no URL")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
