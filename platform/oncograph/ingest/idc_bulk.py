@@ -19,7 +19,7 @@ from typing import Any, Final
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from oncograph.ingest.writer import restore_row_triggers, skip_row_triggers
+from oncograph.db.triggers import restore_row_triggers, skip_row_triggers
 from oncograph.sources.idc import pgcopy
 
 #: ``SET LOCAL`` for the load: hash joins and aggregates of a million rows stay in memory, index builds

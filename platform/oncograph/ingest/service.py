@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph.db.engine import transaction
 from oncograph.db.kinds import KINDS
+from oncograph.db.triggers import restore_row_triggers, skip_row_triggers
 from oncograph.domain import Problem, SourceRecord
 from oncograph.ingest.mapping import MappedRecord, map_record
 from oncograph.ingest.owners import check_child_owners
@@ -27,8 +28,6 @@ from oncograph.ingest.writer import (
     KindCounts,
     insert_documents,
     insert_quarantine,
-    restore_row_triggers,
-    skip_row_triggers,
     upsert_kind,
     write_links,
 )

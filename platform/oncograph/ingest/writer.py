@@ -56,32 +56,6 @@ _LINKS: dict[str, _LinkSpec] = {
 }
 
 
-def skip_row_triggers(session: Session) -> bool:
-    """Skip the per-row foreign key triggers for the rest of the transaction (or savepoint), when the role may
-    (``session_replication_role = replica``); returns whether they are skipped.
-
-    Only for this module's statements: each takes every reference it writes from a join in the same statement
-    (a parent's id joined on its key, a document id this transaction inserted, the run's release), so no row
-    can reference a missing one, and graph rows, documents and releases are never deleted. The per-row
-    triggers re-checked exactly that at ~45% of the write time (ADR 0001). Unique, NOT NULL and CHECK
-    constraints still apply; triggers that must always fire (the graph version, a project's controlled mark)
-    are ``ENABLE ALWAYS``.
-    """
-    allowed = session.execute(
-        text(
-            "SELECT current_setting('is_superuser') = 'on' "
-            "OR has_parameter_privilege('session_replication_role', 'SET')"
-        )
-    ).scalar_one()
-    if allowed:
-        session.execute(text("SET LOCAL session_replication_role = replica"))
-    return bool(allowed)
-
-
-def restore_row_triggers(session: Session) -> None:
-    session.execute(text("SET LOCAL session_replication_role = DEFAULT"))
-
-
 def _json(rows: Sequence[dict[str, Any]]) -> str:
     return orjson.dumps(rows).decode()
 

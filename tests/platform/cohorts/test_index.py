@@ -6,10 +6,12 @@ The index is a cache of PostgreSQL: every answer it gives must be the SQL engine
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import Connection, Engine, Table, create_engine, text
 from sqlalchemy.exc import IntegrityError
@@ -263,6 +265,22 @@ def test_cohort_versions_frozen_through_the_index_equal_sql(sample_factory: sess
     assert fast.to_json()["latest"]["size"] > 0
     for key in ("size", "member_hash", "releases"):
         assert fast.to_json()["latest"][key] == slow.to_json()["latest"][key], key
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [b"6a6a3e0a-29cf-4c56-a4c6-2d2d0c4bb8c1", b"", b"0b2c3f2e-8f0a-4b53-9d38-1f4cf9b2d0a7"],
+        [b"TCGA-AA", b"", b"TCGA-AAAA", b"b"],
+        [],
+    ],
+)
+def test_member_digest_is_the_hash_of_the_joined_lines(values: list[bytes]) -> None:
+    """Full-width values (case UUIDs) are joined by numpy, others by Python: both hash what the SQL hash does
+    (the non-empty values joined by newlines)."""
+    array = np.array(values, np.bytes_) if values else np.zeros(0, "S36")
+    expected = hashlib.sha256(b"\n".join(v for v in values if v)).hexdigest()
+    assert index._lines_digest(array) == expected
 
 
 def test_member_references_are_checked_per_statement(sample_conn: Connection) -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine
 
 from oncograph.access import Scope
@@ -217,10 +218,24 @@ def member_facts(conn: Connection, ids: Sequence[int]) -> tuple[str, list[int]] 
         return None
     chosen = np.zeros(len(patients.ids), np.bool_)
     chosen[at] = True
-    cases = np.sort(patients.case_ids[at])
-    digest = hashlib.sha256(b"\n".join(c for c in cases.tolist() if c)).hexdigest()
-    release_ids = np.unique(releases.release[chosen[releases.pid]])
-    return digest, [int(r) for r in release_ids]
+    digest = _lines_digest(patients.case_ids[patients.case_order[chosen[patients.case_order]]])
+    return digest, releases.of(chosen)
+
+
+def _lines_digest(values: NDArray[np.bytes_]) -> str:
+    """SHA-256 (hex) of the non-empty values joined by newlines, in the order given. Values that all fill the
+    array's width (case UUIDs) are joined by numpy, the rest by Python."""
+    values = values[values != b""]
+    width = values.dtype.itemsize
+    if not len(values) or not width:
+        return hashlib.sha256(b"").hexdigest()
+    grid = values.view(np.uint8).reshape(len(values), width)
+    if not grid[:, -1].all():
+        return hashlib.sha256(b"\n".join(values.tolist())).hexdigest()
+    lines = np.empty((len(values), width + 1), np.uint8)
+    lines[:, :width] = grid
+    lines[:, width] = ord("\n")
+    return hashlib.sha256(lines.tobytes()[:-1]).hexdigest()
 
 
 def _ready(conn: Connection, fields: list[Field], *, releases: bool) -> _State | None:

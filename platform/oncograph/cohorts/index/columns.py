@@ -57,6 +57,8 @@ class Patients:
     case_ids: NDArray[np.bytes_]
     """Each patient's GDC case UUID (lower-case text, empty when none; a cohort version's member hash is made of
     them)."""
+    case_order: NDArray[np.int64]
+    """Positions in the order of their case UUIDs (a member hash takes them sorted)."""
 
     def positions(self, pids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.bool_]]:
         """Positions of row ids in :attr:`ids`, and which of them are live patients at all."""
@@ -112,32 +114,48 @@ def load_patients(conn: Connection) -> Patients:
     project = np.fromiter(
         (position.get(r[1], -1) if r[1] is not None else -1 for r in rows), np.int32, len(rows)
     )
+    case_ids = (
+        np.array([b"" if r[2] is None else str(r[2]).encode() for r in rows], np.bytes_)
+        if rows
+        else np.zeros(0, "S36")
+    )
     return Patients(
         ids,
         project,
         [str(r.project_id) for r in projects],
         np.array([bool(r.controlled) for r in projects], np.bool_),
-        np.array([b"" if r[2] is None else str(r[2]).encode() for r in rows], np.bytes_)
-        if rows
-        else np.zeros(0, "S36"),
+        case_ids,
+        np.argsort(case_ids, kind="stable"),
     )
 
 
 @dataclass(frozen=True, slots=True)
 class Releases:
     """The source releases of each live patient's live rows (:func:`oncograph.lineage.releases.
-    patient_release_queries`), for freezing cohort versions."""
+    patient_release_queries`), for freezing cohort versions: one (patient, release) pair per row, each pair
+    once (a patient's rows mostly share a few releases), the release as a code into ``ids``."""
 
     pid: NDArray[np.int32]
-    release: NDArray[np.int64]
+    code: NDArray[np.int32]
+    ids: NDArray[np.int64]
+
+    def of(self, chosen: NDArray[np.bool_]) -> list[int]:
+        """The release ids (ascending) of the chosen patients' rows."""
+        present = np.bincount(self.code[chosen[self.pid]], minlength=len(self.ids)) > 0
+        found: list[int] = self.ids[present].tolist()
+        return found
 
 
 def load_releases(conn: Connection, patients: Patients) -> Releases:
     tables = [_copy(conn, text(q), pa.int64(), columns=("pid", "value")) for q in patient_release_queries()]
     table = pa.concat_tables(tables)
     at, live = patients.positions(table.column("pid").to_numpy().astype(np.int64, copy=False))
-    release = table.column("value").to_numpy().astype(np.int64, copy=False)
-    return Releases(at[live], release[live])
+    release = table.column("value").to_numpy().astype(np.int64, copy=False)[live]
+    ids, code = np.unique(release, return_inverse=True)
+    pairs = np.unique(at[live].astype(np.int64) * max(1, len(ids)) + code)
+    return Releases(
+        (pairs // max(1, len(ids))).astype(np.int32), (pairs % max(1, len(ids))).astype(np.int32), ids
+    )
 
 
 def load_column(conn: Connection, field: Field, patients: Patients) -> Column:

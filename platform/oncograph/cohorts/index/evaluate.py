@@ -129,4 +129,5 @@ def _like(pattern: str) -> re.Pattern[str]:
 
 
 def members(cohort: Mask, patients: Patients) -> list[int]:
-    return [int(i) for i in patients.ids[cohort]]
+    ids: list[int] = patients.ids[cohort].tolist()
+    return ids

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Select, Table, except_, intersect, literal, select, text, union
 from sqlalchemy.orm import Session as OrmSession
 
@@ -20,6 +21,7 @@ from oncograph.cohorts.query import member_ids
 from oncograph.cohorts.saved.reading import diff, get, latest, own_cohort, visible_cohort
 from oncograph.cohorts.saved.records import SET_OPS, CohortInfo, Diff, Version
 from oncograph.db.models import Cohort, CohortMember, CohortVersion, Principal
+from oncograph.db.triggers import restore_row_triggers, skip_row_triggers
 from oncograph.errors import ValidationError
 from oncograph.lineage.releases import member_releases, releases_by_id
 
@@ -210,16 +212,29 @@ def _freeze(
     return number
 
 
+_COPY_ROW = np.dtype([("n", ">i2"), ("l1", ">i4"), ("version", ">i8"), ("l2", ">i4"), ("patient", ">i8")])
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+
+
 def _copy_members(session: OrmSession, version_id: int, ids: Sequence[int]) -> None:
-    """``COPY`` the members in (one statement; its trigger checks the references set-based)."""
+    """``COPY`` the members in: one statement in PostgreSQL's binary format, built by numpy. The reference
+    triggers are skipped when the role may (:mod:`oncograph.db.triggers`): every id was read from ``patient``
+    in this transaction and the version was just inserted, so they would only check that again (~40% of a
+    100k-member version's time)."""
+    rows = np.empty(len(ids), _COPY_ROW)
+    rows["n"], rows["l1"], rows["l2"] = 2, 8, 8
+    rows["version"] = version_id
+    rows["patient"] = np.asarray(ids, np.int64)
+    skipped = skip_row_triggers(session)
     driver = session.connection().connection.driver_connection
     assert driver is not None
-    prefix = f"{int(version_id)}\t"
     with (
         driver.cursor() as cursor,
-        cursor.copy("COPY cohort_member (cohort_version_id, patient_id) FROM STDIN") as copy,
+        cursor.copy("COPY cohort_member (cohort_version_id, patient_id) FROM STDIN (FORMAT BINARY)") as copy,
     ):
-        copy.write("".join(f"{prefix}{int(i)}\n" for i in ids))
+        copy.write(_COPY_HEADER + rows.tobytes() + b"\xff\xff")
+    if skipped:
+        restore_row_triggers(session)
 
 
 def _hash(session: OrmSession, version_id: int) -> tuple[int, str]:
