@@ -16,6 +16,7 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,8 +190,14 @@ def authenticate(session: Session, presented_key: str) -> Authenticated | None:
     if prefix is None:
         log.debug("rejected a malformed API key")
         return None
-    row = session.execute(
-        select(ApiKey, Principal)
+    grants = (
+        select(func.array_agg(AccessGrant.project_id))
+        .where(AccessGrant.principal_id == Principal.id)
+        .scalar_subquery()
+    )
+    stale = ApiKey.last_used_at.is_(None) | (ApiKey.last_used_at < func.now() - _LAST_USED_RESOLUTION)
+    row = session.execute(  # one statement: the key, its principal, the grants, and whether to record the use
+        select(ApiKey, Principal, grants, stale)
         .join(Principal, Principal.id == ApiKey.principal_id)
         .where(ApiKey.prefix == prefix)
     ).one_or_none()
@@ -198,25 +205,30 @@ def authenticate(session: Session, presented_key: str) -> Authenticated | None:
     if row is None or not matches:
         log.debug("rejected API key with prefix %s: unknown prefix or wrong secret", prefix)
         return None
-    key, principal = row
+    key, principal, granted, used_long_ago = row
     if key.revoked_at is not None or principal.disabled_at is not None:
         log.debug("rejected API key %s: revoked key or disabled principal", prefix)
         return None
-    session.execute(
-        update(ApiKey)
-        .where(
-            ApiKey.id == key.id,
-            (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < func.now() - _LAST_USED_RESOLUTION),
+    if used_long_ago:
+        session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == key.id,
+                (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < func.now() - _LAST_USED_RESOLUTION),
+            )
+            .values(last_used_at=func.now())
+            .execution_options(synchronize_session=False)
         )
-        .values(last_used_at=func.now())
-        .execution_options(synchronize_session=False)
-    )
-    return Authenticated(principal=principal, scope=scope_for(session, principal), key_prefix=prefix)
+    return Authenticated(principal=principal, scope=_scope(principal, granted or ()), key_prefix=prefix)
 
 
 def scope_for(session: Session, principal: Principal) -> Scope:
     """What ``principal`` may see: its granted projects. Never unrestricted, admins included."""
     projects = session.scalars(select(AccessGrant.project_id).where(AccessGrant.principal_id == principal.id))
+    return _scope(principal, projects)
+
+
+def _scope(principal: Principal, projects: Iterable[str]) -> Scope:
     return Scope(
         principal=principal.name,
         role=principal.role,

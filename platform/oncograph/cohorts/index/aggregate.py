@@ -28,12 +28,15 @@ def _rows(column: Column, cohort: Mask, masks: ScopeMasks) -> Mask:
     return rows if seen is None else rows & seen
 
 
-def _patients_with_any(column: Column, rows: Mask, n: int) -> int:
+def _patients_with_any(column: Column, rows: Mask) -> int:
     if not column.field.nested:
         return int(np.count_nonzero(rows))
-    has = np.zeros(n, np.bool_)
-    has[column.pid[rows]] = True
-    return int(np.count_nonzero(has))
+    return _distinct(column.pid[rows])
+
+
+def _distinct(pid: NDArray[np.int32]) -> int:
+    """Distinct patients among rows ordered by patient."""
+    return int(np.count_nonzero(pid[1:] != pid[:-1])) + 1 if len(pid) else 0
 
 
 def terms(column: Column, cohort: Mask, masks: ScopeMasks, total: int, size: int) -> TermsFacet:
@@ -43,14 +46,12 @@ def terms(column: Column, cohort: Mask, masks: ScopeMasks, total: int, size: int
         rows = cohort[pid]
         if restricted is not None and masks.granted is not None:
             rows &= ~restricted | masks.granted[pid]
-        has = np.zeros(len(cohort), np.bool_)
-        has[pid[rows]] = True
         counts = np.bincount(code[rows], minlength=d)
-        with_value = int(np.count_nonzero(has))
+        with_value = _distinct(pid[rows])
     else:
         rows = _rows(column, cohort, masks)
         counts = np.bincount(column.code[rows], minlength=d)
-        with_value = _patients_with_any(column, rows, len(cohort))
+        with_value = _patients_with_any(column, rows)
     present = np.flatnonzero(counts)
     ordered = present[np.lexsort((present, -counts[present]))]
     buckets = [(json_value(column.values[c]), int(counts[c])) for c in ordered[:size]]
@@ -78,7 +79,7 @@ def histogram(
         "mean": _mean(numbers, per_value[present]),
         "values": float(n),
     }
-    missing = total - _patients_with_any(column, rows, len(cohort))
+    missing = total - _patients_with_any(column, rows)
     width = bin_width(float(lo), float(hi), bins, interval)
     step = Decimal(repr(width))
     bin_of_value = np.zeros(len(column.values), np.int64)
@@ -86,7 +87,8 @@ def histogram(
     row_bins = bin_of_value[codes]
     first = int(row_bins.min())
     if column.field.nested:
-        per_bin = _patients_per_bin(column.pid[rows], row_bins - first, len(cohort))
+        ordered = bool(np.all(np.diff(bin_of_value[present]) >= 0))
+        per_bin = _patients_per_bin(column.pid[rows], row_bins - first, ordered)
     else:
         per_bin = np.bincount((row_bins - first).astype(np.intp))
     buckets = []
@@ -96,25 +98,26 @@ def histogram(
     return HistogramFacet(name, width, buckets, missing, stats)
 
 
-def _patients_per_bin(pid: NDArray[np.int32], bins: NDArray[np.int64], n: int) -> NDArray[np.int64]:
-    """Distinct patients per bin (a patient with two values in one bin counts once there)."""
+def _patients_per_bin(pid: NDArray[np.int32], bins: NDArray[np.int64], ordered: bool) -> NDArray[np.int64]:
+    """Distinct patients per bin (a patient with two values in one bin counts once there). Rows come ordered by
+    patient, then value; when bins grow with the value (``ordered``) a patient's repeats of a bin are adjacent."""
     span = int(bins.max()) + 1
-    if span > 64:
+    if not ordered:
         pairs = np.unique(pid.astype(np.int64) * span + bins)
         return np.bincount((pairs % span).astype(np.intp), minlength=span)
-    out = np.zeros(span, np.int64)
-    has = np.zeros(n, np.bool_)
-    for b in np.flatnonzero(np.bincount(bins)).tolist():
-        has[:] = False
-        has[pid[bins == b]] = True
-        out[b] = np.count_nonzero(has)
-    return out
+    first = np.ones(len(pid), np.bool_)
+    first[1:] = (pid[1:] != pid[:-1]) | (bins[1:] != bins[:-1])
+    return np.bincount(bins[first].astype(np.intp), minlength=span)
 
 
 def _mean(numbers: NDArray[np.generic], counts: NDArray[np.int64]) -> float:
     if numbers.dtype.kind in "iu":
-        total = sum(int(v) * int(c) for v, c in zip(numbers.tolist(), counts.tolist(), strict=True))
-        return float(Fraction(total, int(counts.sum())))
+        n = int(counts.sum())
+        if len(numbers) and max(abs(int(numbers[0])), abs(int(numbers[-1]))) * n < 2**63:
+            total = int(np.dot(numbers.astype(np.int64), counts.astype(np.int64)))  # exact: cannot overflow
+        else:
+            total = sum(int(v) * int(c) for v, c in zip(numbers.tolist(), counts.tolist(), strict=True))
+        return float(Fraction(total, n))
     return math.fsum(np.repeat(numbers, counts).tolist()) / int(counts.sum())
 
 
