@@ -8,9 +8,12 @@ work on a machine without internet.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
@@ -89,7 +92,15 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         engine: the database to serve; default: the one the settings name (made on the first request).
         settings: default: :func:`oncograph.settings.get_settings` (the environment).
     """
+    resolved = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = resolved.api_threads
+        yield
+
     app = OncographAPI(
+        lifespan=lifespan,
         title="oncograph",
         version=oncograph.__version__,
         description=DESCRIPTION,
@@ -98,7 +109,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         docs_url=None,
         redoc_url=None,
     )
-    app.state.oncograph = ApiState(settings or get_settings(), engine)
+    app.state.oncograph = ApiState(resolved, engine)
     errors.install(app)
     for module in (
         health,

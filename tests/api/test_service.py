@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from api.harness import ApiDb, assert_problem
 from fastapi.testclient import TestClient
@@ -41,6 +42,16 @@ def test_health_is_503_when_the_database_is_down(tmp_path: Any, caplog: pytest.L
     # an authenticated endpoint on a dead database is a 503 problem too, not a stack trace
     assert_problem(client.get("/fields", headers={"X-API-Key": "og_0123456789_secret"}), 503)
     engine.dispose()
+
+
+def test_requests_take_at_most_api_threads_threads(tmp_path: Any) -> None:
+    """The app's event loop lends sync request work ``api_threads`` threads (anyio's default is 40)."""
+    url = f"postgresql+psycopg://nobody@/nowhere_test?host={tmp_path}"
+    app = create_app(create_engine(url), Settings(database_url=url, api_threads=3))
+    with TestClient(app) as client:
+        assert client.portal is not None
+        tokens = client.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
+    assert tokens == 3
 
 
 def test_every_endpoint_but_health_needs_a_valid_key(api_db: ApiDb) -> None:

@@ -54,6 +54,7 @@ TUNING = {
     "ingest_batch_size": "documents per ingest transaction",
     "cohort_index": "in-memory cohort index switch (ADR 0010); on by default, off only for benchmarks",
     "cohort_answer_cache": "cohort answer cache switch; on by default, off only for benchmarks",
+    "api_threads": "request threads per API process; the default suits CPU-bound requests on few cores",
     "embed_batch_size": "encoder batch size",
     "embed_actors": "encoder actors; the default follows the cluster's GPUs",
     "embed_readers": "concurrent slide readers",
