@@ -1,12 +1,15 @@
 """Request dependencies: one database transaction per request, and the caller behind the API key.
 
+Dependencies that do no I/O are ``async`` (FastAPI runs them on the event loop); a sync one costs a hand-off
+to the request thread pool and back (``api_threads``), several per request under load.
+
 The session's transaction commits when the route returns and before the response is sent (dependency scope
 ``function``), so a 201 means the cohort is stored, and rolls back when the route raises.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, get_args, get_origin
 
@@ -49,7 +52,7 @@ class ApiState:
         return self._sessions
 
 
-def get_state(request: Request) -> ApiState:
+async def get_state(request: Request) -> ApiState:
     state = request.app.state.oncograph
     assert isinstance(state, ApiState)
     return state
@@ -133,7 +136,7 @@ AnyCallerDep = Annotated[Caller, Depends(get_any_caller)]
 counts only."""
 
 
-def get_caller(caller: AnyCallerDep) -> Caller:
+async def get_caller(caller: AnyCallerDep) -> Caller:
     """A caller with record-level access (viewer and above).
 
     Raises:
@@ -165,7 +168,7 @@ def _list_query_params(dependant: Any) -> set[str]:
     return names
 
 
-def storable_parameters(request: Request) -> None:
+async def storable_parameters(request: Request) -> None:
     """Refuse (HTTP 422) a path or query parameter that PostgreSQL could not hold as text (a NUL character),
     and a single-valued query parameter given more than once (``?transform=a&transform=b`` would silently
     mean ``b``), before any route compares it with the database. Run for every route (the app's dependency)."""
@@ -184,12 +187,12 @@ def storable_parameters(request: Request) -> None:
                 raise InvalidParameter(f"{where}.{name}", UNSTORABLE_TEXT)
 
 
-def require_role(role: str) -> Callable[[Caller], Caller]:
+def require_role(role: str) -> Callable[[Caller], Awaitable[Caller]]:
     """A dependency that lets ``role`` and higher roles through, and refuses others with HTTP 403."""
     if role not in ROLE_RANK:
         raise ValueError(f"unknown role {role!r}")
 
-    def check(caller: CallerDep) -> Caller:
+    async def check(caller: CallerDep) -> Caller:
         if ROLE_RANK.get(caller.role, -1) < ROLE_RANK[role]:
             raise PermissionDeniedError(
                 f"this needs the {role} role; you are a {caller.role}",
