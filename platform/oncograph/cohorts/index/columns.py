@@ -149,16 +149,23 @@ class Releases:
         return found
 
 
+_PAIR_GRID_CELLS = 256 * 1024 * 1024
+"""Largest patients x releases grid (bytes) that :func:`load_releases` marks pairs in instead of sorting them."""
+
+
 def load_releases(conn: Connection, patients: Patients) -> Releases:
     tables = [_copy(conn, text(q), pa.int64(), columns=("pid", "value")) for q in patient_release_queries()]
     table = pa.concat_tables(tables)
     at, live = patients.positions(table.column("pid").to_numpy().astype(np.int64, copy=False))
     release = table.column("value").to_numpy().astype(np.int64, copy=False)[live]
     ids, code = np.unique(release, return_inverse=True)
-    pairs = np.unique(at[live].astype(np.int64) * max(1, len(ids)) + code)
-    return Releases(
-        (pairs // max(1, len(ids))).astype(np.int32), (pairs % max(1, len(ids))).astype(np.int32), ids
-    )
+    if len(patients.ids) * len(ids) <= _PAIR_GRID_CELLS:  # releases are few: mark a grid, no sort
+        grid = np.zeros((len(patients.ids), len(ids)), np.bool_)
+        grid[at[live], code] = True
+        pid, distinct = np.nonzero(grid)
+        return Releases(pid.astype(np.int32), distinct.astype(np.int32), ids)
+    pairs = np.unique(at[live].astype(np.int64) * len(ids) + code)
+    return Releases((pairs // len(ids)).astype(np.int32), (pairs % len(ids)).astype(np.int32), ids)
 
 
 def load_column(conn: Connection, field: Field, patients: Patients) -> Column:
