@@ -70,6 +70,8 @@ def upsert_kind(
         groups.setdefault(frozenset(row), []).append(row)
     for columns, group in groups.items():
         counts.add(_upsert_group(session, kind, columns, group, release_id=release_id))
+    if counts.inserted == len(rows):
+        return counts  # every row is new: each already carries this release as its last seen, and is live
     if kind.one_per_parent:
         parent = kind.parents[0]
         session.execute(
