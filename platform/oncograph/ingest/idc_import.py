@@ -287,7 +287,7 @@ def _index_document(session: Session, index: IndexFile, *, release_id: int, run_
         text(
             "INSERT INTO source_document (source, entity_type, entity_id, content_hash, release_id, run_id, "
             "location, raw) VALUES (:source, :type, :entity, :hash, :rel, :run, :location, "
-            "CAST(:raw AS jsonb)) "
+            "CAST(:raw AS json)) "
             "ON CONFLICT (source, entity_type, entity_id, content_hash) DO NOTHING RETURNING id"
         ),
         {**params, "raw": orjson.dumps(params["raw"]).decode()},

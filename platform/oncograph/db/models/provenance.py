@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import ARRAY, BigInteger, DateTime, ForeignKey, Index, Integer, Text, UniqueConstraint, func
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from oncograph.db.models.base import Base, one_of
@@ -79,7 +79,9 @@ class SourceDocument(Base):
     release_id: Mapped[int] = mapped_column(Integer, ForeignKey("source_release.id"), nullable=False)
     run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("run.id"), nullable=False)
     location: Mapped[str | None] = mapped_column(Text)
-    raw: Mapped[Any] = mapped_column(JSONB, nullable=False)
+    raw: Mapped[Any] = mapped_column(JSON, nullable=False)
+    """The content as the source sent it, as ``json`` text (migration 0016: never queried inside, and ~2x
+    cheaper to write than ``jsonb``)."""
     fetched_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
