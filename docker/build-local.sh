@@ -125,12 +125,20 @@ for app in "${apps[@]}"; do
     ((free_gb >= ${WORKER_MIN_FREE_GB:-30})) \
       || die "the worker image needs ~${WORKER_MIN_FREE_GB:-30} GB free on /var/lib/containers and /var/tmp (${free_gb} GB free)"
   fi
+  # the image this build replaces under the same tag: removed once the new one is tagged, so rebuilds (every CI
+  # run) do not pile up untagged 1 GB images until the disk is full
+  previous=$(podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
   buildah bud --quiet --isolation chroot --format docker "$layers" --force-rm \
     --ignorefile docker/dockerignore -f "docker/$app/Dockerfile" \
     --build-context "wheels=$wheels" \
     --build-arg "BASE=$BASE" --build-arg "VERSION=$version" \
     --build-arg "REVISION=$revision" --build-arg "CREATED=$created" \
     -t "$image" . >/dev/null || die "building $image failed"
+  current=$(podman image inspect --format '{{.Id}}' "$image")
+  if [[ -n $previous && $previous != "$current" ]]; then
+    # only that one image (never a prune of the store); one still used by a container or another tag stays
+    podman rmi "$previous" >/dev/null 2>&1 || echo "build-local: kept the replaced image $previous (still in use)"
+  fi
   size=$(podman image inspect --format '{{.Size}}' "$image")
   records+=("\"build-$app\": {\"seconds\": $(since "$t"), \"image\": \"$image\", \"mb\": $((size / 1000000))}")
   echo "build-local: $image built in $(since "$t") s, $((size / 1000000)) MB"
