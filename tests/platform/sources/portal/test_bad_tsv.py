@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 from oncograph.sources.gdc.portal import read_portal_file
+from oncograph.sources.gdc.portal.tsv import document_rows
 
 EXPORTS = Path(__file__).resolve().parents[4] / "data" / "gdc" / "gdc_portal_exports"
 LUAD = EXPORTS / "gdc_portal_v2_TCGA-LUAD_clinical_first60cases.tsv"
@@ -30,7 +31,8 @@ def test_file_cut_mid_row(tmp_path: Path) -> None:
     assert all(not r.problems for r in good)
     (problem,) = bad.problems
     assert f"clinical.tsv line {len(lines)}:" in problem and "truncated" in problem
-    assert bad.raw[-1] == dict(
+    assert bad.raw["lines"][-1] == len(lines)
+    assert document_rows(bad.raw)[-1] == dict(
         zip(lines[0].rstrip("\n").split("\t"), last[: len(last) // 2].split("\t"), strict=False)
     )
     assert bad.document["case_id"] == all_ids[-1]  # identified, then quarantined
@@ -112,3 +114,17 @@ def test_repeated_column_names_are_all_kept_in_raw(tmp_path: Path) -> None:
     (record,) = read_portal_file(path).records
     assert record.document["state"] == "released"
     assert record.raw["state"] == "released" and record.raw["state [2]"] == "live"
+
+
+def test_a_clinical_row_with_surplus_cells_keeps_them_in_raw(tmp_path: Path) -> None:
+    lines = LUAD.read_text().splitlines()
+    path = tmp_path / "clinical.tsv"
+    path.write_text("\n".join([lines[0], lines[1] + "\tsurplus\tmore", *lines[2:]]) + "\n")
+    first = read_portal_file(path).records[0]
+    assert first.problems and "line 2: row has" in first.problems[0]
+    assert first.raw["rows"][0][-2:] == ["surplus", "more"] and first.raw["lines"][0] == 2
+    assert document_rows(first.raw)[0]["_extra_fields"] == ["surplus", "more"]
+    assert document_rows(first.raw)[0] == {
+        **dict(zip(lines[0].split("\t"), lines[1].split("\t"), strict=True)),
+        "_extra_fields": ["surplus", "more"],
+    }

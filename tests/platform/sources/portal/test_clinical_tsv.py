@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from oncograph.sources.gdc.portal import read_portal_file
+from oncograph.sources.gdc.portal.tsv import document_rows
 
 EXPORTS = Path(__file__).resolve().parents[4] / "data" / "gdc" / "gdc_portal_exports"
 LUAD = EXPORTS / "gdc_portal_v2_TCGA-LUAD_clinical_first60cases.tsv"
@@ -60,7 +61,12 @@ def test_v2_clinical_undoes_the_diagnosis_x_treatment_join(path: Path) -> None:
         doc = record.document
         assert not record.problems
         assert record.source == "gdc_portal_tsv" and record.entity_type == "case"
-        assert record.raw == case_rows
+        # the case's rows as delivered: the header once, each row's cells in order and its line number
+        assert document_rows(record.raw) == case_rows and record.raw["columns"] == list(case_rows[0])
+        assert all(len(cells) == len(case_rows[0]) for cells in record.raw["rows"])
+        assert record.raw["lines"] == sorted(record.raw["lines"]) and len(record.raw["lines"]) == len(
+            case_rows
+        )
         assert record.path == f"{path.name} > case {case_rows[0]['cases.submitter_id']}"
         assert doc["submitter_id"] == case_rows[0]["cases.submitter_id"]
         assert doc["project"] == {"project_id": case_rows[0]["project.project_id"]}
@@ -111,7 +117,7 @@ def test_v1_2020s_one_diagnosis_and_one_treatment_per_row() -> None:
     for record in parsed.records:
         case_rows = expected[record.entity_id or ""]
         doc = record.document
-        assert not record.problems and record.raw == case_rows
+        assert not record.problems and document_rows(record.raw) == case_rows
         assert doc["submitter_id"] == case_rows[0]["case_submitter_id"]
         assert doc["project"] == {"project_id": "TCGA-LIHC"}
         (diagnosis,) = doc["diagnoses"]

@@ -10,13 +10,14 @@ treatment"), and each child is attached to the parent object of its own row.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from operator import itemgetter
 from typing import Any
 
 from oncograph.domain.records import SourceRecord
 from oncograph.sources.gdc.portal import fields
 from oncograph.sources.gdc.portal.fields import ColumnMap
-from oncograph.sources.gdc.portal.tsv import Row, Table, clean
+from oncograph.sources.gdc.portal.tsv import NULL_PLACEHOLDERS, Row, Table, clean, rows_document
 
 _LIST_ORDER = (*fields.TOP_LIST_ENTITIES, *fields.PARENT)
 _MAX_SHOWN = 3
@@ -73,18 +74,50 @@ def _differences(old: dict[str, str | None], new: dict[str, str | None]) -> str:
     return shown + (f" (+{len(changed) - _MAX_SHOWN} more)" if len(changed) > _MAX_SHOWN else "")
 
 
+class _Columns:
+    """One entity's columns in a file: its field names and a getter of their cells from a row's cell list
+    (an ``itemgetter`` over the positions: a case's rows are ~210 cells each, read for every entity)."""
+
+    __slots__ = ("fields", "take")
+
+    def __init__(self, pairs: list[tuple[str, str]], position: dict[str, int]) -> None:
+        self.fields = tuple(field for _, field in pairs)
+        indexes = [position[column] for column, _ in pairs]
+        if len(indexes) == 1:
+            (only,) = indexes
+            self.take: Callable[[list[str | None]], tuple[str | None, ...]] = lambda cells: (cells[only],)
+        else:
+            self.take = itemgetter(*indexes)
+
+
+def _cleaned(row: Row, width: int) -> list[str | None]:
+    """The row's cells in header order with null placeholders (and the cells a short row lacks) as None."""
+    cells: list[str | None] = [None if cell in NULL_PLACEHOLDERS else cell for cell in row.cells.values()]
+    if len(cells) < width:
+        cells.extend([None] * (width - len(cells)))
+    return cells
+
+
 class _CaseBuilder:
     """Undo the row join for the rows of one case."""
 
-    def __init__(self, file_name: str, by_entity: dict[str, list[tuple[str, str]]]) -> None:
+    def __init__(self, file_name: str, by_entity: dict[str, _Columns], width: int) -> None:
         self.file_name = file_name
         self.by_entity = by_entity
+        self.width = width
         self.singles: dict[str, _Node] = {}
         self.lists: dict[str, dict[Hashable, _Node]] = {}
         self.problems: list[str] = []
 
-    def _values(self, row: Row, entity: str) -> dict[str, str | None]:
-        return {field: clean(row.cells.get(column)) for column, field in self.by_entity.get(entity, [])}
+    def _values(
+        self, cells: list[str | None], entity: str, *, keep_empty: bool = False
+    ) -> dict[str, str | None] | None:
+        """The entity's fields in this row, or None when every one is null (unless ``keep_empty``)."""
+        columns = self.by_entity[entity]
+        got = columns.take(cells)
+        if not keep_empty and got.count(None) == len(got):
+            return None
+        return dict(zip(columns.fields, got, strict=True))
 
     def _merge(self, label: str, node: _Node, values: dict[str, str | None], line: int) -> None:
         if node.fields != values:
@@ -94,11 +127,12 @@ class _CaseBuilder:
             )
 
     def add(self, row: Row) -> None:
+        cells = _cleaned(row, self.width)
         for entity in ("cases", "project", *fields.SINGLE_ENTITIES):
             if entity not in self.by_entity:
                 continue
-            values = self._values(row, entity)
-            if entity not in ("cases", "project") and all(v is None for v in values.values()):
+            values = self._values(cells, entity, keep_empty=entity in ("cases", "project"))
+            if values is None:
                 continue
             if entity in self.singles:
                 self._merge(entity, self.singles[entity], values, row.line)
@@ -108,8 +142,8 @@ class _CaseBuilder:
         for entity in _LIST_ORDER:
             if entity not in self.by_entity:
                 continue
-            values = self._values(row, entity)
-            if all(v is None for v in values.values()):
+            values = self._values(cells, entity)
+            if values is None:
                 continue
             parent_entity = fields.PARENT.get(entity)
             if parent_entity is None:
@@ -172,28 +206,33 @@ def case_records(
         documents (they stay in ``raw``).
     """
     mapping, unmapped = column_map(table.header, only_entity)
-    by_entity: dict[str, list[tuple[str, str]]] = {}
+    pairs: dict[str, list[tuple[str, str]]] = {}
     id_columns: dict[str, str] = {}
     for column, (entity, field) in mapping.items():
-        by_entity.setdefault(entity, []).append((column, field))
+        pairs.setdefault(entity, []).append((column, field))
         if entity == "cases" and field in ("case_id", "submitter_id"):
             id_columns.setdefault(field, column)
+    position = {column: i for i, column in enumerate(table.header)}
+    by_entity = {entity: _Columns(columns, position) for entity, columns in pairs.items()}
     groups: dict[Hashable, list[Row]] = {}
     for row in table.rows:
         case_id, submitter = _ids(row, id_columns)
         key: Hashable = ("case_id", case_id.lower()) if case_id else ("submitter_id", submitter or row.line)
         groups.setdefault(key, []).append(row)
-    return [_record(rows, file_name, source, by_entity, id_columns) for rows in groups.values()], unmapped
+    return [
+        _record(rows, table.header, file_name, source, by_entity, id_columns) for rows in groups.values()
+    ], unmapped
 
 
 def _record(
     rows: list[Row],
+    header: list[str],
     file_name: str,
     source: str,
-    by_entity: dict[str, list[tuple[str, str]]],
+    by_entity: dict[str, _Columns],
     id_columns: dict[str, str],
 ) -> SourceRecord:
-    builder = _CaseBuilder(file_name, by_entity)
+    builder = _CaseBuilder(file_name, by_entity, len(header))
     problems: list[str] = []
     for row in rows:
         if row.problem is None:
@@ -218,7 +257,7 @@ def _record(
         entity_type="case",
         entity_id=case_id.lower() if case_id else None,
         document=doc,
-        raw=[row.raw() for row in rows],
+        raw=rows_document(header, rows),
         path=f"{file_name} > case {label}{bad_line}",
         problems=tuple(problems),
     )
