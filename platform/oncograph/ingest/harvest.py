@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
@@ -22,7 +21,7 @@ from oncograph.db.engine import transaction
 from oncograph.domain import SourceRecord
 from oncograph.ingest.progress import Progress
 from oncograph.ingest.retire import retire_unseen_gdc
-from oncograph.ingest.service import IngestCounts, PreparedBatch, ingest_batch, prepare_batch
+from oncograph.ingest.service import IngestCounts, PreparedBatch, ingest_batch, one_ahead, prepare_batch
 from oncograph.lineage.locks import abandon_stale_runs, source_lock
 from oncograph.lineage.runs import RunHandle, ensure_release, finish_run, set_run_release, start_run
 
@@ -180,16 +179,7 @@ def prepared_pages(
     decodes and maps page n + 1, so the client's CPU work overlaps PostgreSQL's.
     """
     pages = harvest_pages(client, projects, page_size=page_size)
-
-    def step() -> tuple[Endpoint, PreparedBatch, Any] | None:
-        item = next(pages, None)
-        return None if item is None else (item[0], prepare_batch(item[1]), item[2])
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="harvest-read-ahead") as pool:
-        pending = pool.submit(step)
-        while (item := pending.result()) is not None:
-            pending = pool.submit(step)
-            yield item
+    yield from one_ahead(pages, lambda page: (page[0], prepare_batch(page[1]), page[2]))
 
 
 def close_harvest(

@@ -22,7 +22,7 @@ from oncograph.db.engine import transaction
 from oncograph.domain import SourceRecord
 from oncograph.errors import InputFormatError, SourceError
 from oncograph.ingest.progress import Progress
-from oncograph.ingest.service import IngestCounts, batched, ingest_batch
+from oncograph.ingest.service import IngestCounts, batched, ingest_batch, one_ahead, prepare_batch
 from oncograph.lineage.runs import RunHandle, ensure_release, finish_run, start_run
 from oncograph.sources.gdc.portal import PortalFormat, detect_format, read_portal_file
 from oncograph.sources.gdc.portal.formats import PortalFileError
@@ -153,9 +153,10 @@ def import_portal_files(
                         release=_file_release(path),
                         details={"file": path.name, "format": formats[path]},
                     )
-                for batch in batched(records, batch_size):
+                # each batch is mapped while the one before it is written (one_ahead)
+                for batch in one_ahead(batched(records, batch_size), prepare_batch):
                     total.add(ingest_batch(factory, batch, release_id=release_id, run_id=run.id))
-                    done += len(batch)
+                    done += len(batch.records)
                     if progress is not None:
                         progress("records", done, None)
                 total.problems.extend(portal.problems)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import text
@@ -33,6 +34,9 @@ from oncograph.ingest.writer import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 #: The graph kind a quarantined record is counted under.
 _QUARANTINE_KIND = {"case": "patient", "file": "data_file", "project": "project"}
@@ -97,6 +101,26 @@ def batched(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceR
     it = iter(records)
     while batch := list(islice(it, size)):
         yield batch
+
+
+def one_ahead(items: Iterable[T], work: Callable[[T], U]) -> Iterator[U]:
+    """``work(item)`` for each item, computed one item ahead on a worker thread: while the caller writes
+    result n (the driver releases the GIL while PostgreSQL works), the worker takes item n + 1 from ``items``
+    and works on it, so the client's CPU time overlaps the database's. Results come in order; an error in
+    ``items`` or ``work`` is raised where its result would have come."""
+    source = iter(items)
+    end = object()
+
+    def step() -> Any:
+        for item in source:
+            return work(item)
+        return end
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read-ahead") as pool:
+        pending = pool.submit(step)
+        while (result := pending.result()) is not end:
+            pending = pool.submit(step)
+            yield result
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from oncograph.domain.records import SourceRecord
-from oncograph.sources.gdc.portal.tsv import Row, Table, clean
+from oncograph.sources.gdc.portal.tsv import Table, clean
 
 DEMOGRAPHIC_MAP: Final[dict[str, str]] = {
     "gender": "gender",
@@ -43,17 +43,17 @@ DIAGNOSIS_MAP: Final[dict[str, str]] = {
 """Biotab column -> GDC diagnosis field (``age_at_diagnosis`` is not mapped: Biotab gives years, GDC days)."""
 
 
-def _is_header_line(row: Row, first_column: str) -> bool:
+def _is_header_line(cells: dict[str, str], first_column: str) -> bool:
     """The CDE-name line repeats the first column's name; the next one starts with ``CDE_ID:``."""
-    first = row.cells.get(first_column, "")
+    first = cells.get(first_column, "")
     return first == first_column or first.startswith("CDE_ID")
 
 
-def _mapped(row: Row, mapping: dict[str, str]) -> dict[str, str | None]:
+def _mapped(cells: dict[str, str], mapping: dict[str, str]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for column, target in mapping.items():
-        if column in row.cells and out.get(target) is None:
-            out[target] = clean(row.cells[column])
+        if column in cells and out.get(target) is None:
+            out[target] = clean(cells[column])
     return out
 
 
@@ -62,10 +62,11 @@ def biotab_records(table: Table, file_name: str, source: str) -> list[SourceReco
     records: list[SourceRecord] = []
     first_column = table.header[0] if table.header else ""
     for row in table.rows:
-        if _is_header_line(row, first_column):
+        cells = row.cells
+        if _is_header_line(cells, first_column):
             continue
-        uuid = clean(row.cells.get("bcr_patient_uuid"))
-        barcode = clean(row.cells.get("bcr_patient_barcode"))
+        uuid = clean(cells.get("bcr_patient_uuid"))
+        barcode = clean(cells.get("bcr_patient_barcode"))
         doc: dict[str, Any] = {}
         if uuid is not None:
             doc["case_id"] = uuid.lower()
@@ -75,10 +76,10 @@ def biotab_records(table: Table, file_name: str, source: str) -> list[SourceReco
         if row.problem is not None:
             problems.append(row.problem)
         else:
-            demographic = _mapped(row, DEMOGRAPHIC_MAP)
+            demographic = _mapped(cells, DEMOGRAPHIC_MAP)
             if any(v is not None for v in demographic.values()):
                 doc["demographic"] = demographic
-            diagnosis = _mapped(row, DIAGNOSIS_MAP)
+            diagnosis = _mapped(cells, DIAGNOSIS_MAP)
             if any(v is not None for v in diagnosis.values()):
                 doc["diagnoses"] = [diagnosis]
         if uuid is None and barcode is None and not problems:

@@ -92,7 +92,7 @@ class _Columns:
 
 def _cleaned(row: Row, width: int) -> list[str | None]:
     """The row's cells in header order with null placeholders (and the cells a short row lacks) as None."""
-    cells: list[str | None] = [None if cell in NULL_PLACEHOLDERS else cell for cell in row.cells.values()]
+    cells: list[str | None] = [None if cell in NULL_PLACEHOLDERS else cell for cell in row.values]
     if len(cells) < width:
         cells.extend([None] * (width - len(cells)))
     return cells
@@ -184,10 +184,15 @@ class _CaseBuilder:
         return doc
 
 
-def _ids(row: Row, id_columns: dict[str, str]) -> tuple[str | None, str | None]:
-    case_id = clean(row.cells.get(id_columns.get("case_id", "")))
-    submitter = clean(row.cells.get(id_columns.get("submitter_id", "")))
-    return case_id, submitter
+def _ids(row: Row, id_columns: dict[str, int]) -> tuple[str | None, str | None]:
+    """The row's case UUID and submitter id (``id_columns``: field -> cell position)."""
+    values = row.values
+
+    def cell(name: str) -> str | None:
+        at = id_columns.get(name)
+        return clean(values[at]) if at is not None and at < len(values) else None
+
+    return cell("case_id"), cell("submitter_id")
 
 
 def case_records(
@@ -207,12 +212,12 @@ def case_records(
     """
     mapping, unmapped = column_map(table.header, only_entity)
     pairs: dict[str, list[tuple[str, str]]] = {}
-    id_columns: dict[str, str] = {}
+    position = {column: i for i, column in enumerate(table.header)}
+    id_columns: dict[str, int] = {}
     for column, (entity, field) in mapping.items():
         pairs.setdefault(entity, []).append((column, field))
         if entity == "cases" and field in ("case_id", "submitter_id"):
-            id_columns.setdefault(field, column)
-    position = {column: i for i, column in enumerate(table.header)}
+            id_columns.setdefault(field, position[column])
     by_entity = {entity: _Columns(columns, position) for entity, columns in pairs.items()}
     groups: dict[Hashable, list[Row]] = {}
     for row in table.rows:
@@ -230,7 +235,7 @@ def _record(
     file_name: str,
     source: str,
     by_entity: dict[str, _Columns],
-    id_columns: dict[str, str],
+    id_columns: dict[str, int],
 ) -> SourceRecord:
     builder = _CaseBuilder(file_name, by_entity, len(header))
     problems: list[str] = []

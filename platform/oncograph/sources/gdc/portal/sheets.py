@@ -45,15 +45,16 @@ def _pick(values: list[str | None], index: int, count: int) -> tuple[bool, str |
 
 
 def _sheet_cases(row: Row, problems: list[str], file_name: str) -> list[dict[str, Any]]:
-    case_ids = _split(row.cells.get("Case ID"))
-    sample_ids = _split(row.cells.get("Sample ID"))
-    projects = _split(row.cells.get("Project ID"))
+    cells = row.cells
+    case_ids = _split(cells.get("Case ID"))
+    sample_ids = _split(cells.get("Sample ID"))
+    projects = _split(cells.get("Project ID"))
     cases: dict[str, dict[str, Any]] = {}
     for index, case_id in enumerate(case_ids):
         if case_id is None or case_id in cases:
             continue
         case: dict[str, Any] = {"submitter_id": case_id}
-        if "Project ID" in row.cells:
+        if "Project ID" in cells:
             ok, project = _pick(projects, index, len(case_ids))
             if ok:
                 case["project"] = {"project_id": project}
@@ -75,9 +76,9 @@ def _sheet_cases(row: Row, problems: list[str], file_name: str) -> list[dict[str
             continue
         sample: dict[str, Any] = {"submitter_id": sample_id}
         for column, field in SHEET_SAMPLE_COLUMNS.items():
-            if column not in row.cells:
+            if column not in cells:
                 continue
-            ok, value = _pick(_split(row.cells[column]), index, len(sample_ids))
+            ok, value = _pick(_split(cells[column]), index, len(sample_ids))
             if ok:
                 sample[field] = value
             else:
@@ -112,10 +113,9 @@ def sample_sheet_records(table: Table, file_name: str, source: str) -> list[Sour
     """One file record per sample-sheet row, with ``cases[].samples[]`` built from the case/sample columns."""
     records: list[SourceRecord] = []
     for row in table.rows:
+        cells = row.cells
         doc: dict[str, Any] = {
-            field: clean(row.cells[column])
-            for column, field in SHEET_FILE_COLUMNS.items()
-            if column in row.cells
+            field: clean(cells[column]) for column, field in SHEET_FILE_COLUMNS.items() if column in cells
         }
         problems: list[str] = []
         if row.problem is None and "Case ID" in table.header:
@@ -128,23 +128,24 @@ def manifest_records(table: Table, file_name: str, source: str) -> list[SourceRe
     """One file record per gdc-client manifest row (``id filename md5 size state``)."""
     records: list[SourceRecord] = []
     for row in table.rows:
+        cells = row.cells
         doc: dict[str, Any] = {}
         problems: list[str] = []
         for column, field in (("id", "file_id"), ("filename", "file_name"), ("md5", "md5sum")):
-            if column in row.cells:
-                doc[field] = clean(row.cells[column])
+            if column in cells:
+                doc[field] = clean(cells[column])
         md5 = doc.get("md5sum")
         if md5 is not None and not _MD5.fullmatch(md5):
             problems.append(f"{file_name} line {row.line}: md5 {md5!r} is not a 32-digit hex digest")
-        size = clean(row.cells.get("size"))
+        size = clean(cells.get("size"))
         if size is not None and size.isdigit():
             doc["file_size"] = int(size)
-        elif "size" in row.cells:
+        elif "size" in cells:
             if size is None:
                 doc["file_size"] = None
             else:
                 problems.append(f"{file_name} line {row.line}: size {size!r} is not a whole number of bytes")
-        if "state" in row.cells:
-            doc["state"] = clean(row.cells["state"])
+        if "state" in cells:
+            doc["state"] = clean(cells["state"])
         records.append(_file_record(row, doc, problems, file_name, source))
     return records

@@ -38,21 +38,30 @@ def clean(value: str | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One data row of a TSV file."""
+    """One data row of a TSV file: its cells as a list beside the file's (shared) header. A clinical export is
+    ~210 cells by ~4 rows a case; a column -> cell dict per row would be most of a parse's time and memory."""
 
     line: int
     """1-based line number in the file (the header is line 1)."""
-    cells: dict[str, str]
-    """Column -> cell as delivered; a short row lacks its last columns."""
+    header: list[str] = field(repr=False, compare=False)
+    """The file's column names (one list shared by every row)."""
+    values: list[str]
+    """The cells as delivered, in header order, up to the header's width; a short row lacks its last ones."""
     extra: list[str] = field(default_factory=list)
     """Cells beyond the header's width."""
     problem: str | None = None
 
+    @property
+    def cells(self) -> dict[str, str]:
+        """Column -> cell as delivered (a new dict on each call: bind it once per row)."""
+        return dict(zip(self.header, self.values, strict=False))
+
     def raw(self) -> dict[str, Any]:
         """The row as it was in the file, for :attr:`SourceRecord.raw`."""
+        cells: dict[str, Any] = self.cells
         if self.extra:
-            return {**self.cells, "_extra_fields": list(self.extra)}
-        return dict(self.cells)
+            cells["_extra_fields"] = list(self.extra)
+        return cells
 
 
 def rows_document(header: Sequence[str], rows: Sequence[Row]) -> dict[str, Any]:
@@ -64,7 +73,7 @@ def rows_document(header: Sequence[str], rows: Sequence[Row]) -> dict[str, Any]:
     return {
         "columns": list(header),
         "lines": [row.line for row in rows],
-        "rows": [[*row.cells.values(), *row.extra] for row in rows],
+        "rows": [[*row.values, *row.extra] if row.extra else row.values for row in rows],
     }
 
 
@@ -183,6 +192,7 @@ def read_table(text: str, file_name: str) -> Table:
     header = _unique(_split(lines[header_index]))
     width = len(header)
     rows: list[Row] = []
+    has_nul = "\x00" in text
     for number, cells, note in _physical_rows(lines, header_index + 1, width):
         problem = None
         if note is not None:
@@ -194,18 +204,15 @@ def read_table(text: str, file_name: str) -> Table:
             )
         elif len(cells) > width:
             problem = f"{file_name} line {number}: row has {len(cells)} fields, the header has {width}"
-        elif "\x00" in "".join(cells):
+        elif has_nul and "\x00" in "".join(cells):
             column = next(name for name, cell in zip(header, cells, strict=False) if "\x00" in cell)
             problem = (
                 f"{file_name} line {number}: column {column!r} holds a NUL character (\\x00), which cannot "
                 "be stored; remove it from the file and import it again"
             )
         rows.append(
-            Row(
-                line=number,
-                cells=dict(zip(header, cells, strict=False)),
-                extra=cells[width:],
-                problem=problem,
-            )
+            Row(number, header, cells, problem=problem)
+            if len(cells) <= width
+            else Row(number, header, cells[:width], cells[width:], problem)
         )
     return Table(header=header, rows=rows)
