@@ -90,21 +90,12 @@ class _Columns:
             self.take = itemgetter(*indexes)
 
 
-def _cleaned(row: Row, width: int) -> list[str | None]:
-    """The row's cells in header order with null placeholders (and the cells a short row lacks) as None."""
-    cells: list[str | None] = [None if cell in NULL_PLACEHOLDERS else cell for cell in row.values]
-    if len(cells) < width:
-        cells.extend([None] * (width - len(cells)))
-    return cells
-
-
 class _CaseBuilder:
     """Undo the row join for the rows of one case."""
 
-    def __init__(self, file_name: str, by_entity: dict[str, _Columns], width: int) -> None:
+    def __init__(self, file_name: str, by_entity: dict[str, _Columns]) -> None:
         self.file_name = file_name
         self.by_entity = by_entity
-        self.width = width
         self.singles: dict[str, _Node] = {}
         self.lists: dict[str, dict[Hashable, _Node]] = {}
         self.problems: list[str] = []
@@ -127,7 +118,8 @@ class _CaseBuilder:
             )
 
     def add(self, row: Row) -> None:
-        cells = _cleaned(row, self.width)
+        # only rows without a problem come here, and those have exactly the header's width
+        cells: list[str | None] = [None if cell in NULL_PLACEHOLDERS else cell for cell in row.values]
         for entity in ("cases", "project", *fields.SINGLE_ENTITIES):
             if entity not in self.by_entity:
                 continue
@@ -237,7 +229,7 @@ def _record(
     by_entity: dict[str, _Columns],
     id_columns: dict[str, int],
 ) -> SourceRecord:
-    builder = _CaseBuilder(file_name, by_entity, len(header))
+    builder = _CaseBuilder(file_name, by_entity)
     problems: list[str] = []
     for row in rows:
         if row.problem is None:

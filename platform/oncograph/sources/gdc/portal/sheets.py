@@ -44,8 +44,9 @@ def _pick(values: list[str | None], index: int, count: int) -> tuple[bool, str |
     return False, None
 
 
-def _sheet_cases(row: Row, problems: list[str], file_name: str) -> list[dict[str, Any]]:
-    cells = row.cells
+def _sheet_cases(
+    row: Row, cells: dict[str, str], problems: list[str], file_name: str
+) -> list[dict[str, Any]]:
     case_ids = _split(cells.get("Case ID"))
     sample_ids = _split(cells.get("Sample ID"))
     projects = _split(cells.get("Project ID"))
@@ -119,7 +120,7 @@ def sample_sheet_records(table: Table, file_name: str, source: str) -> list[Sour
         }
         problems: list[str] = []
         if row.problem is None and "Case ID" in table.header:
-            doc["cases"] = _sheet_cases(row, problems, file_name)
+            doc["cases"] = _sheet_cases(row, cells, problems, file_name)
         records.append(_file_record(row, doc, problems, file_name, source))
     return records
 
