@@ -10,15 +10,40 @@ Document conventions:
   (portal placeholders such as ``'--`` or ``[Not Available]`` become ``None``). Absent keys never overwrite
   stored values; ``None`` does.
 - ``raw`` is what the source really delivered for this entity (the API hit, the TSV rows of one case), kept in
-  ``source_document`` so no column or field is ever silently dropped.
+  ``source_document`` so no column or field is ever silently dropped. What many records of one delivery
+  share (a TSV file's header) is a :class:`SharedDocument`, stored once; ``raw`` names it under ``"shared"``
+  and :meth:`SourceRecord.whole_raw` puts it back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 EntityType = Literal["case", "file", "project"]
+
+SHARED: Final = "shared"
+"""The key of a record's ``raw`` that names its shared documents: ``{field: "<entity type>:<content hash>"}``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SharedDocument:
+    """A part of many records' raw content (a TSV file's header), stored once as a source document of its own
+    (its entity type, the content hash as its id): content-addressed and append-only like every document."""
+
+    field: str
+    """The field of the record's whole raw content it fills (``"columns"``)."""
+    entity_type: str
+    """Its ``source_document.entity_type`` (``"tsv_header"``)."""
+    raw: Any
+    content_hash: str
+    location: str
+    """Where it came from (the file's name)."""
+
+    @property
+    def ref(self) -> str:
+        """How a record's ``raw`` names it."""
+        return f"{self.entity_type}:{self.content_hash}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +61,14 @@ class SourceRecord:
     """Human-readable location for error reports, e.g. ``clinical.tsv > case TCGA-05-4244``."""
     problems: tuple[str, ...] = field(default=())
     """Problems the parser already found (bad row width, unparsable value ...); non-empty means quarantine."""
+    shared: tuple[SharedDocument, ...] = field(default=())
+    """The shared documents ``raw`` names (under ``"shared"``)."""
+
+    def whole_raw(self) -> Any:
+        """``raw`` with its shared documents in place (what a quarantine entry keeps, and what the stored
+        documents give back: :func:`oncograph.lineage.lookup.whole_document`)."""
+        if not self.shared:
+            return self.raw
+        whole = {k: v for k, v in self.raw.items() if k != SHARED}
+        whole.update({doc.field: doc.raw for doc in self.shared})
+        return whole

@@ -19,7 +19,6 @@ from typing import Literal
 from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph.db.engine import transaction
-from oncograph.domain import SourceRecord
 from oncograph.errors import InputFormatError, SourceError
 from oncograph.ingest.progress import Progress
 from oncograph.ingest.service import IngestCounts, batched, ingest_batch, one_ahead, prepare_batch
@@ -141,7 +140,7 @@ def import_portal_files(
         for number, path in enumerate(ordered, 1):
             portal = read_portal_file(path)
             problems = [str(p) for p in portal.problems]
-            records: list[SourceRecord] = list(portal.records)
+            records = portal.records  # a clinical TSV's are built as the batches are read
             if not records:
                 note = "no rows, nothing imported"
                 outcomes.append(FileOutcome(str(path), formats[path], 0, problems, "empty", note))

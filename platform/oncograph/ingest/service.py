@@ -27,9 +27,13 @@ from oncograph.ingest.mapping import MappedRecord, map_record
 from oncograph.ingest.owners import check_child_owners
 from oncograph.ingest.writer import (
     KindCounts,
+    UpsertPlan,
+    encode_documents,
+    encode_rows,
     insert_documents,
     insert_quarantine,
-    upsert_kind,
+    plan_upsert,
+    run_upsert,
     write_links,
 )
 
@@ -123,21 +127,88 @@ def one_ahead(items: Iterable[T], work: Callable[[T], U]) -> Iterator[U]:
             yield result
 
 
+_LINKS: tuple[str, ...] = (
+    "file_patient",
+    "file_patient_by_submitter",
+    "file_sample",
+    "file_sample_by_submitter",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """What the statements of one write bind, for one list of good records: their documents (with content
+    hashes; then the shared documents they name, once each), each kind's upsert plan and the file links, all
+    encoded as JSON. A row's ``_doc`` is its record's position in that list (the statements look the
+    document ids up by it)."""
+
+    count: int
+    """How many records it was encoded for."""
+    documents: str
+    upserts: list[UpsertPlan]
+    links: list[tuple[str, str, int]]
+    """(link, its rows as JSON, how many rows)."""
+
+
+def encode(good: Sequence[MappedRecord]) -> Encoded:
+    """Encode the writes of ``good`` (CPU only: :func:`prepare_batch` does it off the writing thread)."""
+    docs = [
+        {
+            "source": m.record.source,
+            "entity_type": m.record.entity_type,
+            "entity_id": m.entity_id,
+            "content_hash": content_hash(m.record.raw),
+            "location": m.record.path,
+            "raw": m.record.raw,
+        }
+        for m in good
+    ]
+    shared = {(m.record.source, doc.ref): (m.record.source, doc) for m in good for doc in m.record.shared}
+    docs += [  # after the records' documents, so that a row's _doc is its record's position
+        {
+            "source": source,
+            "entity_type": doc.entity_type,
+            "entity_id": doc.content_hash,
+            "content_hash": doc.content_hash,
+            "location": doc.location,
+            "raw": doc.raw,
+        }
+        for source, doc in shared.values()
+    ]
+    for index, m in enumerate(good):
+        for rows in m.rows.values():
+            for row in rows:
+                row["_doc"] = index
+    upserts = [
+        plan_upsert(kind, rows) for kind in KINDS if (rows := _merge_by_key(good, kind.name, kind.key))
+    ]
+    links = []
+    for link in _LINKS:
+        link_rows = [row for m in good for row in m.links.get(link, [])]
+        if link_rows:
+            links.append((link, encode_rows(link_rows), len(link_rows)))
+    return Encoded(len(good), encode_documents(docs), upserts, links)
+
+
 @dataclass(slots=True)
 class PreparedBatch:
-    """A batch mapped and validated in memory (no database needed), ready to write.
+    """A batch mapped, validated and encoded in memory (no database needed), ready to write.
 
     Case records that arrive without a GDC UUID are mapped at write time, when stored patients can be
-    looked up by submitter id.
+    looked up by submitter id (such a batch is encoded at write time too).
     """
 
     records: Sequence[SourceRecord]
     mapped: list[MappedRecord]
     deferred: list[SourceRecord]
+    encoded: Encoded | None = None
+    """The writes of the mapped records without problems; used unless the database check of child owners
+    refuses one of them (then the rest is encoded again)."""
 
 
 def prepare_batch(records: Sequence[SourceRecord]) -> PreparedBatch:
-    """Map and validate ``records`` (CPU only, so it can run while the previous batch is being written)."""
+    """Map, validate and encode ``records`` (CPU only, so it can run while the previous batch is written:
+    the writing thread then mostly waits for PostgreSQL, with the GIL released)."""
     mapped, deferred = [], []
     for r in records:
         if (
@@ -149,7 +220,8 @@ def prepare_batch(records: Sequence[SourceRecord]) -> PreparedBatch:
             deferred.append(r)
         else:
             mapped.append(map_record(r))
-    return PreparedBatch(records, mapped, deferred)
+    encoded = None if deferred else encode([m for m in mapped if not m.problems])
+    return PreparedBatch(records, mapped, deferred, encoded)
 
 
 def ingest_batch(
@@ -182,7 +254,8 @@ def write_batch(
         mapped += [map_record(r, case_ids_by_submitter=resolver) for r in batch.deferred]
     check_child_owners(session, [m for m in mapped if not m.problems])
     good = [m for m in mapped if not m.problems]
-    refused = _write_isolating(session, good, counts, release_id=release_id, run_id=run_id)
+    encoded = batch.encoded if batch.encoded is not None and batch.encoded.count == len(good) else None
+    refused = _write_isolating(session, good, counts, release_id=release_id, run_id=run_id, encoded=encoded)
     bad = [m for m in mapped if m.problems]
     for m in bad:
         qkind = _QUARANTINE_KIND[m.record.entity_type]
@@ -195,9 +268,16 @@ def write_batch(
 
 
 def _write_isolating(
-    session: Session, good: list[MappedRecord], counts: IngestCounts, *, release_id: int, run_id: int
+    session: Session,
+    good: list[MappedRecord],
+    counts: IngestCounts,
+    *,
+    release_id: int,
+    run_id: int,
+    encoded: Encoded | None = None,
 ) -> list[MappedRecord]:
-    """Write ``good`` in a savepoint; when the database refuses it, bisect to find the refused records.
+    """Write ``good`` (``encoded``: its writes, when already encoded) in a savepoint; when the database
+    refuses it, bisect to find the refused records.
 
     Returns the refused records, each with a problem saying what the database said.
     """
@@ -205,7 +285,7 @@ def _write_isolating(
         return []
     try:
         with session.begin_nested():
-            part = _write_rows(session, good, release_id=release_id, run_id=run_id)
+            part = _write_rows(session, encoded or encode(good), release_id=release_id, run_id=run_id)
     except (DataError, IntegrityError) as exc:
         if len(good) == 1:
             (m,) = good
@@ -227,36 +307,17 @@ def _db_message(exc: DataError | IntegrityError) -> str:
     return f"{primary} ({detail})" if detail else str(primary)
 
 
-def _write_rows(
-    session: Session, good: Sequence[MappedRecord], *, release_id: int, run_id: int
-) -> IngestCounts:
+def _write_rows(session: Session, encoded: Encoded, *, release_id: int, run_id: int) -> IngestCounts:
     counts = IngestCounts()
-    docs = [
-        {
-            "source": m.record.source,
-            "entity_type": m.record.entity_type,
-            "entity_id": m.entity_id,
-            "content_hash": content_hash(m.record.raw),
-            "location": m.record.path,
-            "raw": m.record.raw,
-        }
-        for m in good
-    ]
     skipped = skip_row_triggers(session)
-    doc_ids, counts.documents_new = insert_documents(session, docs, release_id=release_id, run_id=run_id)
-    for m, doc_id in zip(good, doc_ids, strict=True):
-        for rows in m.rows.values():
-            for row in rows:
-                row["_doc"] = doc_id
-    for kind in KINDS:
-        rows = _merge_by_key(good, kind.name, kind.key)
-        if rows:
-            counts.kinds[kind.name] = upsert_kind(session, kind, rows, release_id=release_id)
-    for link in ("file_patient", "file_patient_by_submitter", "file_sample", "file_sample_by_submitter"):
-        link_rows = [row for m in good for row in m.links.get(link, [])]
-        if link_rows:
-            resolved, inserted = write_links(session, link, link_rows)
-            counts.links[link] = {"staged": len(link_rows), "resolved": resolved, "inserted": inserted}
+    doc_ids, counts.documents_new = insert_documents(
+        session, encoded.documents, release_id=release_id, run_id=run_id
+    )
+    for plan in encoded.upserts:
+        counts.kinds[plan.kind.name] = run_upsert(session, plan, release_id=release_id, doc_ids=doc_ids)
+    for link, link_rows, staged in encoded.links:
+        resolved, inserted = write_links(session, link, link_rows)
+        counts.links[link] = {"staged": staged, "resolved": resolved, "inserted": inserted}
     if skipped:
         restore_row_triggers(session)
     return counts
@@ -307,5 +368,5 @@ def _quarantine_entry(m: MappedRecord) -> dict[str, Any]:
         "entity_id": m.record.entity_id,
         "location": m.record.path,
         "reasons": [str(p) for p in m.problems],
-        "raw": m.record.raw,
+        "raw": m.record.whole_raw(),
     }

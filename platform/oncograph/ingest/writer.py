@@ -60,17 +60,66 @@ def _json(rows: Sequence[dict[str, Any]]) -> str:
     return orjson.dumps(rows).decode()
 
 
-def upsert_kind(
-    session: Session, kind: Kind, rows: Sequence[dict[str, Any]], *, release_id: int
-) -> KindCounts:
-    """Upsert rows of one kind; rows must already be de-duplicated by key. Returns per-row outcomes."""
-    counts = KindCounts()
+def encode_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows as the JSON one statement binds (for :func:`write_links` and :func:`insert_documents`)."""
+    return _json(rows)
+
+
+def encode_documents(docs: Sequence[dict[str, Any]]) -> str:
+    """Source documents as :func:`insert_documents` binds them (each with its position in ``docs``)."""
+    return _json([{**d, "k": i} for i, d in enumerate(docs)])
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertPlan:
+    """One kind's rows as its statements bind them: grouped by column set and encoded, so that the CPU work
+    can be done on another thread than the one that writes (see :func:`plan_upsert`)."""
+
+    kind: Kind
+    groups: list[tuple[frozenset[str], str, int]]
+    """(columns, the rows as JSON, how many rows) per column set."""
+    keys: list[Any]
+    """Each row's key (its parent's key for a one-per-parent kind), for the last-seen update."""
+
+
+def plan_upsert(kind: Kind, rows: Sequence[dict[str, Any]]) -> UpsertPlan:
+    """Group and encode rows of one kind (already de-duplicated by key) for :func:`run_upsert`."""
     groups: dict[frozenset[str], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(frozenset(row), []).append(row)
-    for columns, group in groups.items():
-        counts.add(_upsert_group(session, kind, columns, group, release_id=release_id))
-    if counts.inserted == len(rows):
+    key = kind.parents[0].stage_key if kind.one_per_parent else kind.key
+    return UpsertPlan(
+        kind,
+        [(columns, _json(group), len(group)) for columns, group in groups.items()],
+        [r[key] for r in rows],
+    )
+
+
+def upsert_kind(
+    session: Session,
+    kind: Kind,
+    rows: Sequence[dict[str, Any]],
+    *,
+    release_id: int,
+    doc_ids: Sequence[int] | None = None,
+) -> KindCounts:
+    """Upsert rows of one kind; rows must already be de-duplicated by key. Returns per-row outcomes.
+
+    Each row's ``_doc`` is its source document's id, or with ``doc_ids`` its 0-based index into them."""
+    return run_upsert(session, plan_upsert(kind, rows), release_id=release_id, doc_ids=doc_ids)
+
+
+def run_upsert(
+    session: Session, plan: UpsertPlan, *, release_id: int, doc_ids: Sequence[int] | None = None
+) -> KindCounts:
+    """Write a :func:`plan_upsert` (see :func:`upsert_kind`)."""
+    kind = plan.kind
+    counts = KindCounts()
+    for columns, encoded, count in plan.groups:
+        counts.add(
+            _upsert_group(session, kind, columns, encoded, count, release_id=release_id, doc_ids=doc_ids)
+        )
+    if counts.inserted == len(plan.keys):
         return counts  # every row is new: each already carries this release as its last seen, and is live
     if kind.one_per_parent:
         parent = kind.parents[0]
@@ -81,23 +130,29 @@ def upsert_kind(
                 f"ANY(CAST(:keys AS {PG_TYPE[parent.key_type]}[])) "
                 "AND (t.last_seen_release_id <> :rel OR t.retired_release_id IS NOT NULL)"
             ),
-            {"rel": release_id, "keys": [row[parent.stage_key] for row in rows]},
+            {"rel": release_id, "keys": plan.keys},
         )
         return counts
-    keys = [row[kind.key] for row in rows]
     session.execute(
         text(
             f"UPDATE {kind.name} SET last_seen_release_id = :rel, retired_release_id = NULL "
             f"WHERE {kind.key} = ANY(CAST(:keys AS {PG_TYPE[kind.key_type]}[])) "
             "AND (last_seen_release_id <> :rel OR retired_release_id IS NOT NULL)"
         ),
-        {"rel": release_id, "keys": keys},
+        {"rel": release_id, "keys": plan.keys},
     )
     return counts
 
 
 def _upsert_group(
-    session: Session, kind: Kind, columns: frozenset[str], rows: list[dict[str, Any]], *, release_id: int
+    session: Session,
+    kind: Kind,
+    columns: frozenset[str],
+    encoded: str,
+    count: int,
+    *,
+    release_id: int,
+    doc_ids: Sequence[int] | None,
 ) -> KindCounts:
     spec = kind.spec.columns
     values = [c for c in spec if c in columns and c != kind.key]
@@ -146,20 +201,25 @@ def _upsert_group(
         )
     else:
         conflict = "DO NOTHING"
+    doc = "s._doc" if doc_ids is None else "(CAST(:docs AS bigint[]))[s._doc + 1]"
     sql = (
         f"WITH s AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS s({', '.join(record_def)})), "
         f"up AS (INSERT INTO {kind.name} AS t ({', '.join(insert_cols)}, source_document_id, "
         "first_seen_release_id, last_seen_release_id) "
-        f"SELECT {', '.join(select_cols)}, s._doc, :rel, :rel FROM s {joins} "
+        f"SELECT {', '.join(select_cols)}, {doc}, :rel, :rel FROM s {joins} "
         f"ON CONFLICT ({conflict_target}) {conflict} RETURNING (t.xmax = 0) AS inserted) "
         "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up"
     )
-    inserted, updated = session.execute(text(sql), {"rows": _json(rows), "rel": release_id}).one()
-    return KindCounts(inserted, updated, len(rows) - inserted - updated)
+    params: dict[str, Any] = {"rows": encoded, "rel": release_id}
+    if doc_ids is not None:
+        params["docs"] = list(doc_ids)
+    inserted, updated = session.execute(text(sql), params).one()
+    return KindCounts(inserted, updated, count - inserted - updated)
 
 
-def write_links(session: Session, link: str, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
-    """Insert file links; returns (links resolved, links newly inserted). Unresolved = len(rows) - resolved."""
+def write_links(session: Session, link: str, rows: Sequence[dict[str, Any]] | str) -> tuple[int, int]:
+    """Insert file links (rows, or rows encoded by :func:`encode_rows`); returns (links resolved, links newly
+    inserted). Unresolved = len(rows) - resolved."""
     spec = _LINKS[link]
     sql = (
         "WITH s AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
@@ -170,14 +230,16 @@ def write_links(session: Session, link: str, rows: Sequence[dict[str, Any]]) -> 
         "ON CONFLICT DO NOTHING RETURNING 1) "
         "SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM ins)"
     )
-    resolved, inserted = session.execute(text(sql), {"rows": _json(rows)}).one()
+    payload = rows if isinstance(rows, str) else _json(rows)
+    resolved, inserted = session.execute(text(sql), {"rows": payload}).one()
     return int(resolved), int(inserted)
 
 
 def insert_documents(
-    session: Session, docs: Sequence[dict[str, Any]], *, release_id: int, run_id: int
+    session: Session, docs: Sequence[dict[str, Any]] | str, *, release_id: int, run_id: int
 ) -> tuple[list[int], int]:
-    """Append source documents (a version already stored is reused).
+    """Append source documents (a version already stored is reused); ``docs`` may come encoded by
+    :func:`encode_documents`.
 
     Returns their ids in input order and how many new versions were stored.
 
@@ -187,7 +249,7 @@ def insert_documents(
     """
     if not docs:
         return [], 0
-    payload = [{**d, "k": i} for i, d in enumerate(docs)]
+    payload = docs if isinstance(docs, str) else encode_documents(docs)
     sql = (
         "WITH s AS (SELECT * FROM json_to_recordset(CAST(:docs AS json)) AS s(k int, source text, "
         "entity_type text, entity_id text, content_hash text, location text, raw json)), "
@@ -202,7 +264,7 @@ def insert_documents(
         "LEFT JOIN source_document d ON d.source = s.source AND d.entity_type = s.entity_type "
         "AND d.entity_id = s.entity_id AND d.content_hash = s.content_hash ORDER BY s.k"
     )
-    result = session.execute(text(sql), {"docs": _json(payload), "rel": release_id, "run": run_id})
+    result = session.execute(text(sql), {"docs": payload, "rel": release_id, "run": run_id})
     rows = result.all()
     return [int(doc_id) for _, doc_id, _ in rows], sum(1 for *_, new in rows if new)
 

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from oncograph.db.kinds import KINDS
+from oncograph.domain.records import SHARED
 from oncograph.errors import NotFoundError
 
 
@@ -65,6 +66,43 @@ def lineage_of(session: Session, entity_id: str) -> dict[str, Any]:
     ).mappings()
     versions = [_jsonable(d) | {"current": d["id"] in doc_ids} for d in docs]
     return {"id": entity_id, "records": rows, "documents": versions}
+
+
+def whole_document(session: Session, document_id: int) -> Any:
+    """A stored source document's content with the shared documents it names put back (a portal TSV case's
+    rows name their file's header: ``SourceRecord.whole_raw`` of the record it was stored from).
+
+    Raises:
+        NotFoundError: no document has that id, or a shared document it names is not stored.
+    """
+    found = session.execute(
+        text("SELECT source, raw FROM source_document WHERE id = :id"), {"id": document_id}
+    ).one_or_none()
+    if found is None:
+        raise NotFoundError(
+            f"no source document has id {document_id}", hint="ids come from `oncograph lineage`"
+        )
+    source, raw = found
+    refs = raw.get(SHARED) if isinstance(raw, dict) else None
+    if not isinstance(refs, dict):
+        return raw
+    whole = {k: v for k, v in raw.items() if k != SHARED}
+    for name, ref in refs.items():
+        entity_type, _, digest = str(ref).partition(":")
+        part = session.execute(
+            text(
+                "SELECT raw FROM source_document WHERE source = :source AND entity_type = :type "
+                "AND entity_id = :digest AND content_hash = :digest"
+            ),
+            {"source": source, "type": entity_type, "digest": digest},
+        ).one_or_none()
+        if part is None:
+            raise NotFoundError(
+                f"source document {document_id} names {ref}, which is not stored",
+                hint="the database lost a document: restore it from a backup",
+            )
+        whole[name] = part[0]
+    return whole
 
 
 def _jsonable(row: Any) -> dict[str, Any]:

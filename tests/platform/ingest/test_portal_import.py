@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph.errors import InputFormatError
 from oncograph.ingest.portal_import import import_portal_files
+from oncograph.lineage import whole_document
+from oncograph.sources.gdc.portal.tsv import document_rows
 
 NULLS = {"'--", "--", ""}
 
@@ -123,6 +125,58 @@ def test_truncated_tsv_quarantines_the_cut_case_and_keeps_the_rest(
     complete = len({r["cases.case_id"] for r in _tsv(cut)}) - 1
     after = db.execute(text("SELECT count(*) FROM patient")).scalar_one()
     assert after == before + complete
+
+
+def test_stored_documents_give_back_every_row_of_the_file_with_the_header_stored_once(
+    gdc_data: Path, tmp_path: Path, factory: sessionmaker[Session], db: Session
+) -> None:
+    source = gdc_data / "gdc_portal_exports" / "gdc_portal_v2_TCGA-LUAD_clinical_first60cases.tsv"
+    # the same header in a second file (the first 20 cases): its documents name the one stored header
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    first_cases = {r["cases.case_id"] for r in _tsv(source)[:20]}
+    part = tmp_path / "clinical_part.tsv"
+    part.write_text(
+        lines[0] + "".join(line for line in lines[1:] if line.split("\t")[1] in first_cases), "utf-8"
+    )
+    kept = part.read_text("utf-8").splitlines(keepends=True)
+    assert kept == lines[: len(kept)]  # the same cases on the same lines: the same case documents
+    _, counts, _ = import_portal_files(factory, [source], batch_size=7)
+    _, again, _ = import_portal_files(factory, [part])
+
+    headers = db.execute(
+        text("SELECT raw::text, location FROM source_document WHERE entity_type = 'tsv_header'")
+    ).all()
+    assert [(orjson.loads(raw), where) for raw, where in headers] == [
+        (lines[0].rstrip("\n").split("\t"), source.name)
+    ]
+    assert counts.documents_new == 60 + 1  # the cases and the header, once for 9 batches
+    expected: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in _tsv(source):
+        expected[row["cases.case_id"]].append(row)
+    docs = db.execute(
+        text(
+            "SELECT CAST(p.case_id AS text), d.id FROM patient p JOIN source_document d "
+            "ON d.source = 'gdc_portal_tsv' AND d.entity_type = 'case' AND d.entity_id = CAST(p.case_id AS text)"
+        )
+    ).all()
+    assert len(docs) == 60 and again.documents_new == 0 and again.records == len(first_cases)
+    for case_id, doc_id in docs:
+        assert document_rows(whole_document(db, doc_id)) == expected[case_id]
+
+
+def test_a_quarantined_tsv_case_keeps_its_header_in_place(
+    gdc_data: Path, tmp_path: Path, factory: sessionmaker[Session], db: Session
+) -> None:
+    source = gdc_data / "gdc_portal_exports" / "gdc_portal_v2_TCGA-LUAD_clinical_first60cases.tsv"
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    cut = tmp_path / "clinical_cut.tsv"
+    cut.write_text(lines[0] + lines[1] + lines[2].split("\t", 30)[-1], "utf-8")  # line 3 is cut short
+    run, counts, _ = import_portal_files(factory, [cut])
+    assert sum(counts.quarantined.values()) >= 1
+    raws = db.execute(text("SELECT raw FROM quarantine WHERE run_id = :r"), {"r": run.id}).scalars().all()
+    header = lines[0].rstrip("\n").split("\t")
+    assert raws and all(raw["columns"] == header and "shared" not in raw for raw in raws)
+    assert any(3 in raw["lines"] for raw in raws)
 
 
 def test_unknown_layout_is_a_clear_error_and_writes_nothing(

@@ -32,7 +32,7 @@ def test_file_cut_mid_row(tmp_path: Path) -> None:
     (problem,) = bad.problems
     assert f"clinical.tsv line {len(lines)}:" in problem and "truncated" in problem
     assert bad.raw["lines"][-1] == len(lines)
-    assert document_rows(bad.raw)[-1] == dict(
+    assert document_rows(bad.whole_raw())[-1] == dict(
         zip(lines[0].rstrip("\n").split("\t"), last[: len(last) // 2].split("\t"), strict=False)
     )
     assert bad.document["case_id"] == all_ids[-1]  # identified, then quarantined
@@ -123,8 +123,8 @@ def test_a_clinical_row_with_surplus_cells_keeps_them_in_raw(tmp_path: Path) -> 
     first = read_portal_file(path).records[0]
     assert first.problems and "line 2: row has" in first.problems[0]
     assert first.raw["rows"][0][-2:] == ["surplus", "more"] and first.raw["lines"][0] == 2
-    assert document_rows(first.raw)[0]["_extra_fields"] == ["surplus", "more"]
-    assert document_rows(first.raw)[0] == {
+    assert document_rows(first.whole_raw())[0]["_extra_fields"] == ["surplus", "more"]
+    assert document_rows(first.whole_raw())[0] == {
         **dict(zip(lines[0].split("\t"), lines[1].split("\t"), strict=True)),
         "_extra_fields": ["surplus", "more"],
     }

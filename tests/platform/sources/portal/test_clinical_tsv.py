@@ -61,8 +61,11 @@ def test_v2_clinical_undoes_the_diagnosis_x_treatment_join(path: Path) -> None:
         doc = record.document
         assert not record.problems
         assert record.source == "gdc_portal_tsv" and record.entity_type == "case"
-        # the case's rows as delivered: the header once, each row's cells in order and its line number
-        assert document_rows(record.raw) == case_rows and record.raw["columns"] == list(case_rows[0])
+        # the case's rows as delivered: the file's header named (stored once), each row's cells in order and
+        # its line number; whole_raw puts the header back
+        (header,) = record.shared
+        assert record.raw["shared"] == {"columns": header.ref} and header.raw == list(case_rows[0])
+        assert document_rows(record.whole_raw()) == case_rows and record.whole_raw()["columns"] == header.raw
         assert all(len(cells) == len(case_rows[0]) for cells in record.raw["rows"])
         assert record.raw["lines"] == sorted(record.raw["lines"]) and len(record.raw["lines"]) == len(
             case_rows
@@ -117,7 +120,7 @@ def test_v1_2020s_one_diagnosis_and_one_treatment_per_row() -> None:
     for record in parsed.records:
         case_rows = expected[record.entity_id or ""]
         doc = record.document
-        assert not record.problems and document_rows(record.raw) == case_rows
+        assert not record.problems and document_rows(record.whole_raw()) == case_rows
         assert doc["submitter_id"] == case_rows[0]["case_submitter_id"]
         assert doc["project"] == {"project_id": "TCGA-LIHC"}
         (diagnosis,) = doc["diagnoses"]
@@ -232,3 +235,13 @@ def test_v1_short_exposure_file_matches_the_v2_one(tmp_path: Path) -> None:
         (exposure,) = record.document["exposures"]
         (ref_exposure,) = ref.document["exposures"]
         assert exposure == {k: v for k, v in ref_exposure.items() if k != "submitter_id"}
+
+
+def test_case_records_are_built_when_read_and_the_same_each_time() -> None:
+    records = read_portal_file(LUAD).records
+    expected = list(by_case(rows_of(LUAD)))
+    assert len(records) == len(expected) == 60
+    built = list(records)
+    assert built == list(records) and [r.entity_id for r in built] == expected
+    assert records[3] == built[3] and records[-1] == built[-1] and records[10:13] == built[10:13]
+    assert built[0].shared[0] is built[59].shared[0]  # one header for the file

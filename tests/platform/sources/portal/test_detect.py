@@ -153,13 +153,13 @@ def test_empty_files_are_a_known_format_without_records(content: bytes, tmp_path
     path.write_bytes(content)
     parsed = read_portal_file(path)
     assert parsed.format == "empty"
-    assert parsed.records == [] and parsed.problems == []
+    assert list(parsed.records) == [] and parsed.problems == []
 
 
 def test_header_only_family_history_has_its_format_and_no_records() -> None:
     parsed = read_portal_file(EXPORTS / "gdc_portal_v2_TCGA-LUAD_family_history_EMPTY.tsv")
     assert parsed.format == "family_history_tsv"
-    assert parsed.records == [] and parsed.problems == []
+    assert list(parsed.records) == [] and parsed.problems == []
 
 
 def test_compressed_download_is_refused_with_a_hint(tmp_path: Path) -> None:

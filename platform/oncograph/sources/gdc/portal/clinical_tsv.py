@@ -10,14 +10,22 @@ treatment"), and each child is attached to the parent object of its own row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, overload
 
-from oncograph.domain.records import SourceRecord
+from oncograph.domain.records import SharedDocument, SourceRecord
 from oncograph.sources.gdc.portal import fields
 from oncograph.sources.gdc.portal.fields import ColumnMap
-from oncograph.sources.gdc.portal.tsv import NULL_PLACEHOLDERS, Row, Table, clean, rows_document
+from oncograph.sources.gdc.portal.tsv import (
+    NULL_PLACEHOLDERS,
+    Pending,
+    Row,
+    Scan,
+    clean,
+    header_document,
+    rows_document,
+)
 
 _LIST_ORDER = (*fields.TOP_LIST_ENTITIES, *fields.PARENT)
 _MAX_SHOWN = 3
@@ -176,54 +184,94 @@ class _CaseBuilder:
         return doc
 
 
-def _ids(row: Row, id_columns: dict[str, int]) -> tuple[str | None, str | None]:
-    """The row's case UUID and submitter id (``id_columns``: field -> cell position)."""
-    values = row.values
+def _ids(cells: list[str], id_columns: dict[str, int]) -> tuple[str | None, str | None]:
+    """A row's case UUID and submitter id (``id_columns``: field -> cell position; ``cells`` may be the
+    row's first cells only)."""
 
     def cell(name: str) -> str | None:
         at = id_columns.get(name)
-        return clean(values[at]) if at is not None and at < len(values) else None
+        return clean(cells[at]) if at is not None and at < len(cells) else None
 
     return cell("case_id"), cell("submitter_id")
 
 
+class CaseRecords(Sequence[SourceRecord]):
+    """The case records of a clinical TSV, each built when it is read (its rows split, the join undone): a
+    reader that writes records in batches builds batch n + 1 while batch n is written, and the file's
+    records are never all in memory at once. Reading a record twice builds it twice (the same record)."""
+
+    def __init__(self, scan: Scan, groups: list[list[Pending]], build: Callable[[list[Row]], SourceRecord]):
+        self._scan = scan
+        self._groups = groups
+        self._build = build
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    @overload
+    def __getitem__(self, index: int) -> SourceRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[SourceRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> SourceRecord | list[SourceRecord]:
+        if isinstance(index, slice):
+            return [self._record(group) for group in self._groups[index]]
+        return self._record(self._groups[index])
+
+    def __iter__(self) -> Iterator[SourceRecord]:
+        for group in self._groups:
+            yield self._record(group)
+
+    def _record(self, group: list[Pending]) -> SourceRecord:
+        return self._build([self._scan.row(pending) for pending in group])
+
+
 def case_records(
-    table: Table, file_name: str, source: str, only_entity: str | None = None
-) -> tuple[list[SourceRecord], list[str]]:
+    scan: Scan, file_name: str, source: str, only_entity: str | None = None
+) -> tuple[CaseRecords, list[str]]:
     """Turn a clinical TSV into one case record per case.
 
     Args:
-        table: the parsed TSV.
+        scan: the scanned TSV (its rows are grouped by case here and split when their record is built).
         file_name: the file's name, for record paths and problems.
         source: the records' source name.
         only_entity: for a v1 companion file, the entity its non-id columns belong to.
 
     Returns:
-        The case records in order of first appearance, and the columns that could not be placed in the
-        documents (they stay in ``raw``).
+        The case records in order of first appearance (built as they are read), and the columns that could
+        not be placed in the documents (they stay in ``raw``).
     """
-    mapping, unmapped = column_map(table.header, only_entity)
+    header = scan.header
+    mapping, unmapped = column_map(header, only_entity)
     pairs: dict[str, list[tuple[str, str]]] = {}
-    position = {column: i for i, column in enumerate(table.header)}
+    position = {column: i for i, column in enumerate(header)}
     id_columns: dict[str, int] = {}
     for column, (entity, field) in mapping.items():
         pairs.setdefault(entity, []).append((column, field))
         if entity == "cases" and field in ("case_id", "submitter_id"):
             id_columns.setdefault(field, position[column])
     by_entity = {entity: _Columns(columns, position) for entity, columns in pairs.items()}
-    groups: dict[Hashable, list[Row]] = {}
-    for row in table.rows:
-        case_id, submitter = _ids(row, id_columns)
-        key: Hashable = ("case_id", case_id.lower()) if case_id else ("submitter_id", submitter or row.line)
-        groups.setdefault(key, []).append(row)
-    return [
-        _record(rows, table.header, file_name, source, by_entity, id_columns) for rows in groups.values()
-    ], unmapped
+    id_width = max(id_columns.values(), default=-1) + 1
+    groups: dict[Hashable, list[Pending]] = {}
+    for pending in scan.pending:
+        case_id, submitter = _ids(pending.first_cells(id_width), id_columns)
+        key: Hashable = (
+            ("case_id", case_id.lower()) if case_id else ("submitter_id", submitter or pending.line)
+        )
+        groups.setdefault(key, []).append(pending)
+
+    shared = header_document(header, file_name)
+
+    def build(rows: list[Row]) -> SourceRecord:
+        return _record(rows, shared, file_name, source, by_entity, id_columns)
+
+    return CaseRecords(scan, list(groups.values()), build), unmapped
 
 
 def _record(
     rows: list[Row],
-    header: list[str],
+    header: SharedDocument,
     file_name: str,
     source: str,
     by_entity: dict[str, _Columns],
@@ -238,7 +286,7 @@ def _record(
             problems.append(row.problem)
     doc = builder.document()
     case_id, submitter = next(
-        (ids for ids in (_ids(row, id_columns) for row in rows) if ids != (None, None)), (None, None)
+        (ids for ids in (_ids(row.values, id_columns) for row in rows) if ids != (None, None)), (None, None)
     )
     if "case_id" not in doc and case_id is not None:
         doc["case_id"] = case_id
@@ -257,4 +305,5 @@ def _record(
         raw=rows_document(header, rows),
         path=f"{file_name} > case {label}{bad_line}",
         problems=tuple(problems),
+        shared=(header,),
     )

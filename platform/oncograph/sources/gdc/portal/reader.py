@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -22,7 +23,7 @@ from oncograph.sources.gdc.portal.formats import (
 )
 from oncograph.sources.gdc.portal.portal_json import json_records
 from oncograph.sources.gdc.portal.sheets import manifest_records, sample_sheet_records
-from oncograph.sources.gdc.portal.tsv import read_table
+from oncograph.sources.gdc.portal.tsv import scan_table
 
 _CLINICAL_TSV: Final[dict[PortalFormat, str | None]] = {
     "clinical_tsv_v2": None,
@@ -46,15 +47,17 @@ class PortalFile:
 
     path: Path
     format: PortalFormat
-    records: list[SourceRecord]
+    records: Sequence[SourceRecord]
+    """A clinical TSV's case records are built as they are read (see
+    :class:`~oncograph.sources.gdc.portal.clinical_tsv.CaseRecords`)."""
     problems: list[Problem]
 
 
-def _tsv_records(sniffed: Sniffed, name: str, source: str, problems: list[Problem]) -> list[SourceRecord]:
-    table = read_table(sniffed.text or "", name)
+def _tsv_records(sniffed: Sniffed, name: str, source: str, problems: list[Problem]) -> Sequence[SourceRecord]:
+    scan = scan_table(sniffed.text or "", name)
     fmt = sniffed.format
     if fmt in _CLINICAL_TSV:
-        records, unmapped = case_records(table, name, source, _CLINICAL_TSV[fmt])
+        records, unmapped = case_records(scan, name, source, _CLINICAL_TSV[fmt])
         if unmapped:
             problems.append(
                 Problem(
@@ -62,6 +65,7 @@ def _tsv_records(sniffed: Sniffed, name: str, source: str, problems: list[Proble
                 )
             )
         return records
+    table = scan.table()
     if fmt == "biotab_clinical":
         return biotab_records(table, name, source)
     if fmt == "sample_sheet":
@@ -88,7 +92,7 @@ def read_portal_file(path: Path) -> PortalFile:
     name = path.name
     source = SOURCE_OF[sniffed.format]
     problems = list(sniffed.problems)
-    records: list[SourceRecord]
+    records: Sequence[SourceRecord]
     if sniffed.format == "empty":
         records = []
     elif sniffed.items is not None:

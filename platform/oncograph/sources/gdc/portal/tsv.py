@@ -10,9 +10,14 @@ cannot hold one).
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
+
+import orjson
+
+from oncograph.domain.records import SHARED, SharedDocument
 
 NULL_PLACEHOLDERS: Final = frozenset(
     {
@@ -64,22 +69,34 @@ class Row:
         return cells
 
 
-def rows_document(header: Sequence[str], rows: Sequence[Row]) -> dict[str, Any]:
+HEADER_DOCUMENT: Final = "tsv_header"
+"""The entity type of a TSV file's header, stored once as a document of its own (see :func:`header_document`)."""
+
+
+def header_document(header: Sequence[str], file_name: str) -> SharedDocument:
+    """A TSV file's header as the shared document its cases' documents name (``columns``)."""
+    columns = list(header)
+    digest = hashlib.sha256(orjson.dumps(columns)).hexdigest()
+    return SharedDocument("columns", HEADER_DOCUMENT, columns, digest, file_name)
+
+
+def rows_document(header: SharedDocument, rows: Sequence[Row]) -> dict[str, Any]:
     """Several rows of one file as delivered, for a :attr:`SourceRecord.raw` that spans rows (a clinical TSV's
-    case): the header once, then each row's line number and its cells in file order (a short row has fewer
-    cells; a long row's surplus cells follow). Keyed by column, a portal case's rows repeat its 210 column
-    names in every row: 3.2x the bytes to encode, hash, parse and compress (ADR 0001's portal amendment).
-    :func:`document_rows` gives the rows back as column -> cell."""
+    case): the file's header named (a :func:`header_document`, stored once), each row's line number and its
+    cells in file order (a short row has fewer cells; a long row's surplus cells follow). With the 210 column
+    names in each case's document, the documents were twice the bytes to encode, hash, send and compress
+    (ADR 0001's portal amendments). :meth:`SourceRecord.whole_raw` puts the header back (as ``columns``) and
+    :func:`document_rows` gives that whole document's rows as column -> cell."""
     return {
-        "columns": list(header),
+        SHARED: {header.field: header.ref},
         "lines": [row.line for row in rows],
         "rows": [[*row.values, *row.extra] if row.extra else row.values for row in rows],
     }
 
 
 def document_rows(raw: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows of a :func:`rows_document` as :meth:`Row.raw` gives them (column -> cell; surplus cells under
-    ``_extra_fields``)."""
+    """The rows of a whole :func:`rows_document` (its header in place, under ``columns``) as :meth:`Row.raw`
+    gives them (column -> cell; surplus cells under ``_extra_fields``)."""
     columns: list[str] = raw["columns"]
     out: list[dict[str, Any]] = []
     for cells in raw["rows"]:
@@ -150,8 +167,11 @@ def _parse_quoted(lines: list[str], start: int) -> tuple[int, list[str] | None, 
     return consumed, cells, False
 
 
-def _physical_rows(lines: list[str], start: int, width: int) -> Iterator[tuple[int, list[str], str | None]]:
-    """Yield (line number, cells, note) for each record from ``lines[start:]``."""
+def _physical_rows(
+    lines: list[str], start: int, width: int
+) -> Iterator[tuple[int, str | list[str], str | None]]:
+    """Yield (line number, content, note) for each record from ``lines[start:]``: the content is an unquoted
+    line without its line break (split on demand: see :class:`Pending`) or the cells of a quoted record."""
     index = start
     while index < len(lines):
         line = lines[index]
@@ -161,7 +181,7 @@ def _physical_rows(lines: list[str], start: int, width: int) -> Iterator[tuple[i
             continue
         if '"' not in line:
             index += 1
-            yield number, _split(line), None
+            yield number, line.rstrip("\r\n"), None
             continue
         consumed, cells, at_eof = _parse_quoted(lines, index)
         if cells is not None and (consumed == 1 or len(cells) == width):
@@ -175,8 +195,86 @@ def _physical_rows(lines: list[str], start: int, width: int) -> Iterator[tuple[i
         yield number, plain, "a quoted value is never closed (cut-off quote)" if cut else None
 
 
+class Pending(NamedTuple):
+    """A data row found by :func:`scan_table`, its cells not split yet (splitting ~210 cells a row is most of
+    a parse: a reader that groups rows first splits each row when it builds that row's record)."""
+
+    line: int
+    """1-based line number in the file."""
+    content: str | list[str]
+    """The unquoted line without its line break, or the cells of a quoted record."""
+    problem: str | None
+
+    def cells(self) -> list[str]:
+        """Every cell as delivered (more or fewer than the header's width when the row has a problem)."""
+        content = self.content
+        return content.split("\t") if isinstance(content, str) else content
+
+    def first_cells(self, count: int) -> list[str]:
+        """The first ``count`` cells (fewer when the row is shorter), without splitting the rest."""
+        content = self.content
+        return content.split("\t", count)[:count] if isinstance(content, str) else content[:count]
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """A TSV file's header and its data rows, found but not split (see :func:`scan_table`)."""
+
+    header: list[str]
+    """Column names, made unique (a repeated name gets a ``" [2]"`` suffix)."""
+    pending: list[Pending]
+
+    def row(self, pending: Pending) -> Row:
+        """The row, split into its cells."""
+        cells = pending.cells()
+        width = len(self.header)
+        if len(cells) <= width:
+            return Row(pending.line, self.header, cells, problem=pending.problem)
+        return Row(pending.line, self.header, cells[:width], cells[width:], pending.problem)
+
+    def table(self) -> Table:
+        """Every row split into its cells."""
+        return Table(header=self.header, rows=[self.row(p) for p in self.pending])
+
+
+def scan_table(text: str, file_name: str) -> Scan:
+    """Find a TSV text's header and data rows, and each row's problem, without splitting the rows.
+
+    A row is cut short, too long or badly quoted (it carries a problem), or holds a NUL character (PostgreSQL
+    text cannot hold one). An unquoted row's width is its tab count: no cell is made until a reader asks.
+    """
+    lines = split_lines(text)
+    header_index = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if header_index is None:
+        return Scan(header=[], pending=[])
+    header = _unique(_split(lines[header_index]))
+    width = len(header)
+    pending: list[Pending] = []
+    has_nul = "\x00" in text
+    for number, content, note in _physical_rows(lines, header_index + 1, width):
+        problem = None
+        count = content.count("\t") + 1 if isinstance(content, str) else len(content)
+        if note is not None:
+            problem = f"{file_name} line {number}: {note}"
+        elif count < width:
+            problem = (
+                f"{file_name} line {number}: row has {count} of {width} fields (cut short: truncated file?)"
+            )
+        elif count > width:
+            problem = f"{file_name} line {number}: row has {count} fields, the header has {width}"
+        elif has_nul and "\x00" in (content if isinstance(content, str) else "".join(content)):
+            cells = content.split("\t") if isinstance(content, str) else content
+            column = next(name for name, cell in zip(header, cells, strict=False) if "\x00" in cell)
+            problem = (
+                f"{file_name} line {number}: column {column!r} holds a NUL character (\\x00), which cannot "
+                "be stored; remove it from the file and import it again"
+            )
+        pending.append(Pending(number, content, problem))
+    return Scan(header=header, pending=pending)
+
+
 def read_table(text: str, file_name: str) -> Table:
-    """Parse a TSV text into a :class:`Table`.
+    """Parse a TSV text into a :class:`Table` (:func:`scan_table`, every row split into its cells).
 
     Args:
         text: the decoded file content.
@@ -185,34 +283,4 @@ def read_table(text: str, file_name: str) -> Table:
     Returns:
         The header and every data row; rows that are cut short, too long or badly quoted carry a problem.
     """
-    lines = split_lines(text)
-    header_index = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if header_index is None:
-        return Table(header=[], rows=[])
-    header = _unique(_split(lines[header_index]))
-    width = len(header)
-    rows: list[Row] = []
-    has_nul = "\x00" in text
-    for number, cells, note in _physical_rows(lines, header_index + 1, width):
-        problem = None
-        if note is not None:
-            problem = f"{file_name} line {number}: {note}"
-        elif len(cells) < width:
-            problem = (
-                f"{file_name} line {number}: row has {len(cells)} of {width} fields "
-                f"(cut short: truncated file?)"
-            )
-        elif len(cells) > width:
-            problem = f"{file_name} line {number}: row has {len(cells)} fields, the header has {width}"
-        elif has_nul and "\x00" in "".join(cells):
-            column = next(name for name, cell in zip(header, cells, strict=False) if "\x00" in cell)
-            problem = (
-                f"{file_name} line {number}: column {column!r} holds a NUL character (\\x00), which cannot "
-                "be stored; remove it from the file and import it again"
-            )
-        rows.append(
-            Row(number, header, cells, problem=problem)
-            if len(cells) <= width
-            else Row(number, header, cells[:width], cells[width:], problem)
-        )
-    return Table(header=header, rows=rows)
+    return scan_table(text, file_name).table()
