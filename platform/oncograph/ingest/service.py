@@ -26,6 +26,7 @@ from oncograph.domain import Problem, SourceRecord
 from oncograph.ingest.mapping import MappedRecord, map_record
 from oncograph.ingest.owners import check_child_owners
 from oncograph.ingest.writer import (
+    EncodedDocuments,
     KindCounts,
     UpsertPlan,
     encode_documents,
@@ -144,7 +145,7 @@ class Encoded:
 
     count: int
     """How many records it was encoded for."""
-    documents: str
+    documents: EncodedDocuments
     upserts: list[UpsertPlan]
     links: list[tuple[str, str, int]]
     """(link, its rows as JSON, how many rows)."""

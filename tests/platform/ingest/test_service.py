@@ -93,3 +93,36 @@ def test_bad_value_is_quarantined_and_good_records_land(factory: sessionmaker[Se
     assert (
         db.execute(text("SELECT count(*) FROM patient WHERE submitter_id = 'TCGA-06-1802'")).scalar_one() == 1
     )
+
+
+def test_the_same_document_twice_in_a_batch_is_one_version_and_its_rows_point_to_it(
+    factory: sessionmaker[Session], db: Session
+) -> None:
+    doc = _gbm_case()
+    changed = copy.deepcopy(doc)
+    changed["diagnoses"][0]["primary_diagnosis"] = "Glioblastoma (changed)"
+    rel, run = _setup(factory)
+    # the record, a copy of it (one version) and a changed version: the later record's values win
+    counts = ingest_batch(
+        factory, [_record(doc), _record(copy.deepcopy(doc)), _record(changed)], release_id=rel, run_id=run
+    )
+    assert counts.documents_new == 2
+    versions = db.execute(
+        text("SELECT id, raw::text FROM source_document WHERE entity_id = :c ORDER BY id"),
+        {"c": doc["case_id"]},
+    ).all()
+    assert [orjson.loads(raw) for _, raw in versions] == [doc, changed]
+    pointed = (
+        db.execute(
+            text(
+                "SELECT DISTINCT d.source_document_id FROM diagnosis d JOIN patient p ON p.id = d.patient_id "
+                "WHERE p.case_id = CAST(:c AS uuid)"
+            ),
+            {"c": doc["case_id"]},
+        )
+        .scalars()
+        .all()
+    )
+    assert pointed == [versions[1][0]]
+    again = ingest_batch(factory, [_record(copy.deepcopy(changed))], release_id=rel, run_id=run)
+    assert again.documents_new == 0
