@@ -18,11 +18,11 @@ from oncograph.domain.records import SharedDocument, SourceRecord
 from oncograph.sources.gdc.portal import fields
 from oncograph.sources.gdc.portal.fields import ColumnMap
 from oncograph.sources.gdc.portal.tsv import (
-    NULL_PLACEHOLDERS,
     Pending,
     Row,
     Scan,
     clean,
+    clean_cells,
     header_document,
     rows_document,
 )
@@ -127,7 +127,7 @@ class _CaseBuilder:
 
     def add(self, row: Row) -> None:
         # only rows without a problem come here, and those have exactly the header's width
-        cells: list[str | None] = [None if cell in NULL_PLACEHOLDERS else cell for cell in row.values]
+        cells = clean_cells(row.values)
         for entity in ("cases", "project", *fields.SINGLE_ENTITIES):
             if entity not in self.by_entity:
                 continue

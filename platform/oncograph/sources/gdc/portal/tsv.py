@@ -34,6 +34,15 @@ NULL_PLACEHOLDERS: Final = frozenset(
 """Cell values that mean "no value" in portal TSVs (v1/v2) and BCR Biotab files."""
 
 
+_AS_NONE: Final[dict[str | None, None]] = dict.fromkeys(NULL_PLACEHOLDERS)
+
+
+def clean_cells(cells: list[str]) -> list[str | None]:
+    """Every cell with its null placeholders as ``None`` (one C-level pass: ``dict.get`` with the cell as its
+    own default; a row of a clinical export has ~210 cells)."""
+    return list(map(_AS_NONE.get, cells, cells))
+
+
 def clean(value: str | None) -> str | None:
     """Return ``None`` for a null placeholder (or a missing cell), else the value as delivered."""
     if value is None or value in NULL_PLACEHOLDERS:

@@ -1,0 +1,50 @@
+"""The read-ahead of ingest (``service.one_ahead``): order, errors, and the thread switch interval it sets."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import pytest
+
+from oncograph.ingest.service import READ_AHEAD_SWITCH_S, one_ahead
+
+
+def test_results_come_in_order_from_a_worker_thread() -> None:
+    threads: list[str] = []
+
+    def work(n: int) -> int:
+        threads.append(threading.current_thread().name)
+        return n * n
+
+    assert list(one_ahead(range(6), work)) == [0, 1, 4, 9, 16, 25]
+    assert all(name.startswith("ingest-read-ahead") for name in threads)
+
+
+def test_the_switch_interval_is_short_while_any_read_ahead_runs_and_restored_after() -> None:
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+    outer = one_ahead(range(3), lambda n: n)
+    next(outer)
+    seen.append(sys.getswitchinterval())
+    inner = list(one_ahead(range(2), lambda n: n))  # a second read-ahead ends while the first runs
+    seen.append(sys.getswitchinterval())
+    rest = list(outer)
+    assert inner == [0, 1] and rest == [1, 2]
+    assert seen == [min(before, READ_AHEAD_SWITCH_S)] * 2
+    assert sys.getswitchinterval() == before
+
+
+def test_an_error_in_the_work_is_raised_in_order_and_the_interval_restored() -> None:
+    before = sys.getswitchinterval()
+
+    def work(n: int) -> int:
+        if n == 2:
+            raise ValueError("item 2 is bad")
+        return n
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="item 2 is bad"):
+        for value in one_ahead(range(5), work):
+            got.append(value)
+    assert got == [0, 1] and sys.getswitchinterval() == before
