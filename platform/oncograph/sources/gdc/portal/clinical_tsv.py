@@ -51,10 +51,12 @@ def column_map(header: list[str], only_entity: str | None = None) -> tuple[Colum
 class _Node:
     """One clinical object being assembled, with its de-duplicated children."""
 
-    __slots__ = ("children", "fields", "line")
+    __slots__ = ("cells", "children", "fields", "line")
 
-    def __init__(self, values: dict[str, str | None], line: int) -> None:
-        self.fields = values
+    def __init__(self, columns: _Columns, cells: tuple[str | None, ...], line: int) -> None:
+        self.cells = cells
+        """Its cells in its columns' order (a later row with the same cells is the same object: no dict)."""
+        self.fields = columns.values(cells)
         self.line = line
         self.children: dict[str, dict[Hashable, _Node]] = {}
 
@@ -65,15 +67,15 @@ class _Node:
         return out
 
 
-def _key(entity: str, values: dict[str, str | None]) -> tuple[Hashable, str]:
+def _key(columns: _Columns, cells: tuple[str | None, ...]) -> tuple[Hashable, str]:
     """The de-duplication key of a child object and a label for messages."""
-    ident = values.get(fields.ID_FIELD.get(entity, ""))
+    ident = cells[columns.id_at] if columns.id_at is not None else None
     if ident is not None:
         return ("id", ident), ident
-    submitter = values.get("submitter_id")
+    submitter = cells[columns.submitter_at] if columns.submitter_at is not None else None
     if submitter is not None:
         return ("submitter_id", submitter), submitter
-    return ("content", tuple(values.items())), "without id"
+    return ("content", tuple(columns.values(cells).items())), "without id"
 
 
 def _differences(old: dict[str, str | None], new: dict[str, str | None]) -> str:
@@ -86,16 +88,24 @@ class _Columns:
     """One entity's columns in a file: its field names and a getter of their cells from a row's cell list
     (an ``itemgetter`` over the positions: a case's rows are ~210 cells each, read for every entity)."""
 
-    __slots__ = ("fields", "take")
+    __slots__ = ("fields", "id_at", "submitter_at", "take")
 
-    def __init__(self, pairs: list[tuple[str, str]], position: dict[str, int]) -> None:
+    def __init__(self, entity: str, pairs: list[tuple[str, str]], position: dict[str, int]) -> None:
         self.fields = tuple(field for _, field in pairs)
+        # where the id and the submitter id are (the last column of a name wins, as in a dict of the fields)
+        at = {field: i for i, field in enumerate(self.fields)}
+        self.id_at = at.get(fields.ID_FIELD.get(entity, ""))
+        self.submitter_at = at.get("submitter_id")
         indexes = [position[column] for column, _ in pairs]
         if len(indexes) == 1:
             (only,) = indexes
             self.take: Callable[[list[str | None]], tuple[str | None, ...]] = lambda cells: (cells[only],)
         else:
             self.take = itemgetter(*indexes)
+
+    def values(self, cells: tuple[str | None, ...]) -> dict[str, str | None]:
+        """Field -> cell."""
+        return dict(zip(self.fields, cells, strict=True))
 
 
 class _CaseBuilder:
@@ -108,17 +118,21 @@ class _CaseBuilder:
         self.lists: dict[str, dict[Hashable, _Node]] = {}
         self.problems: list[str] = []
 
-    def _values(
-        self, cells: list[str | None], entity: str, *, keep_empty: bool = False
-    ) -> dict[str, str | None] | None:
-        """The entity's fields in this row, or None when every one is null (unless ``keep_empty``)."""
-        columns = self.by_entity[entity]
+    def _cells(
+        self, cells: list[str | None], columns: _Columns, *, keep_empty: bool = False
+    ) -> tuple[str | None, ...] | None:
+        """The entity's cells in this row, or None when every one is null (unless ``keep_empty``)."""
         got = columns.take(cells)
         if not keep_empty and got.count(None) == len(got):
             return None
-        return dict(zip(columns.fields, got, strict=True))
+        return got
 
-    def _merge(self, label: str, node: _Node, values: dict[str, str | None], line: int) -> None:
+    def _merge(
+        self, label: str, node: _Node, columns: _Columns, got: tuple[str | None, ...], line: int
+    ) -> None:
+        if got == node.cells:
+            return
+        values = columns.values(got)
         if node.fields != values:
             self.problems.append(
                 f"{self.file_name} line {line}: {label} differs from line {node.line}: "
@@ -129,21 +143,23 @@ class _CaseBuilder:
         # only rows without a problem come here, and those have exactly the header's width
         cells = clean_cells(row.values)
         for entity in ("cases", "project", *fields.SINGLE_ENTITIES):
-            if entity not in self.by_entity:
+            columns = self.by_entity.get(entity)
+            if columns is None:
                 continue
-            values = self._values(cells, entity, keep_empty=entity in ("cases", "project"))
-            if values is None:
+            got = self._cells(cells, columns, keep_empty=entity in ("cases", "project"))
+            if got is None:
                 continue
             if entity in self.singles:
-                self._merge(entity, self.singles[entity], values, row.line)
+                self._merge(entity, self.singles[entity], columns, got, row.line)
             else:
-                self.singles[entity] = _Node(values, row.line)
+                self.singles[entity] = _Node(columns, got, row.line)
         row_nodes: dict[str, _Node] = {}
         for entity in _LIST_ORDER:
-            if entity not in self.by_entity:
+            columns = self.by_entity.get(entity)
+            if columns is None:
                 continue
-            values = self._values(cells, entity)
-            if values is None:
+            got = self._cells(cells, columns)
+            if got is None:
                 continue
             parent_entity = fields.PARENT.get(entity)
             if parent_entity is None:
@@ -156,12 +172,12 @@ class _CaseBuilder:
                     f"in the same row"
                 )
                 continue
-            key, label = _key(entity, values)
+            key, label = _key(columns, got)
             node = siblings.get(key)
             if node is None:
-                node = siblings[key] = _Node(values, row.line)
+                node = siblings[key] = _Node(columns, got, row.line)
             else:
-                self._merge(f"{entity} {label}", node, values, row.line)
+                self._merge(f"{entity} {label}", node, columns, got, row.line)
             row_nodes[entity] = node
 
     def document(self) -> dict[str, Any]:
@@ -251,7 +267,7 @@ def case_records(
         pairs.setdefault(entity, []).append((column, field))
         if entity == "cases" and field in ("case_id", "submitter_id"):
             id_columns.setdefault(field, position[column])
-    by_entity = {entity: _Columns(columns, position) for entity, columns in pairs.items()}
+    by_entity = {entity: _Columns(entity, columns, position) for entity, columns in pairs.items()}
     id_width = max(id_columns.values(), default=-1) + 1
     groups: dict[Hashable, list[Pending]] = {}
     for pending in scan.pending:
