@@ -17,13 +17,29 @@ Document conventions:
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
+
+import orjson
 
 EntityType = Literal["case", "file", "project"]
 
 SHARED: Final = "shared"
 """The key of a record's ``raw`` that names its shared documents: ``{field: "<entity type>:<content hash>"}``."""
+
+
+def content_hash(raw: Any) -> str:
+    """The content hash of a raw document (sha256 of its JSON with sorted keys): a version's identity."""
+    return hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def with_shared(raw: Any, parts: Mapping[str, Any]) -> Any:
+    """``raw`` with the shared documents it names put in place (``parts``: field -> that document's raw)."""
+    whole = {k: v for k, v in raw.items() if k != SHARED}
+    whole.update(parts)
+    return whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +85,4 @@ class SourceRecord:
         documents give back: :func:`oncograph.lineage.lookup.whole_document`)."""
         if not self.shared:
             return self.raw
-        whole = {k: v for k, v in self.raw.items() if k != SHARED}
-        whole.update({doc.field: doc.raw for doc in self.shared})
-        return whole
+        return with_shared(self.raw, {doc.field: doc.raw for doc in self.shared})

@@ -32,9 +32,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from oncograph.db.columns import CoercionError, coerce
 from oncograph.db.engine import transaction
 from oncograph.db.kinds import Kind, ParentLink
+from oncograph.domain.records import content_hash
 from oncograph.ingest.mapping import nul_fields
 from oncograph.ingest.progress import Progress
-from oncograph.ingest.service import content_hash
 from oncograph.ingest.writer import KindCounts, insert_documents, insert_quarantine, upsert_kind
 from oncograph.lineage.locks import abandon_stale_runs, source_lock
 from oncograph.lineage.runs import RunHandle, ensure_release, finish_run, set_run_release, start_run

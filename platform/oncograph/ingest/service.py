@@ -6,7 +6,6 @@ a killed process never leaves half a batch behind, and re-running a batch is a n
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sys
 import threading
@@ -17,7 +16,6 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Final, TypeVar
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,9 +24,11 @@ from oncograph.db.engine import transaction
 from oncograph.db.kinds import KINDS
 from oncograph.db.triggers import restore_row_triggers, skip_row_triggers
 from oncograph.domain import Problem, SourceRecord
+from oncograph.domain.records import content_hash
 from oncograph.ingest.mapping import MappedRecord, map_record
 from oncograph.ingest.owners import check_child_owners
 from oncograph.ingest.writer import (
+    LINKS,
     EncodedDocuments,
     KindCounts,
     UpsertPlan,
@@ -101,10 +101,6 @@ class IngestCounts:
         }
 
 
-def content_hash(raw: Any) -> str:
-    return hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
 def batched(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:
     it = iter(records)
     while batch := list(islice(it, size)):
@@ -162,14 +158,6 @@ def one_ahead(items: Iterable[T], work: Callable[[T], U]) -> Iterator[U]:
             yield result
 
 
-_LINKS: tuple[str, ...] = (
-    "file_patient",
-    "file_patient_by_submitter",
-    "file_sample",
-    "file_sample_by_submitter",
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Encoded:
     """What the statements of one write bind, for one list of good records: their documents (with content
@@ -218,7 +206,7 @@ def encode(good: Sequence[MappedRecord]) -> Encoded:
         plan_upsert(kind, rows) for kind in KINDS if (rows := _merge_by_key(good, kind.name, kind.key))
     ]
     links = []
-    for link in _LINKS:
+    for link in LINKS:
         link_rows = [row for m in good for row in m.links.get(link, [])]
         if link_rows:
             links.append((link, encode_rows(link_rows), len(link_rows)))

@@ -55,6 +55,9 @@ _LINKS: dict[str, _LinkSpec] = {
     ),
 }
 
+LINKS: Final = tuple(_LINKS)
+"""The file links a mapped record can carry (:func:`write_links`), in write order."""
+
 
 def _json(rows: Sequence[dict[str, Any]]) -> str:
     return orjson.dumps(rows).decode()

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from oncograph.db.kinds import KINDS
-from oncograph.domain.records import SHARED
+from oncograph.domain.records import SHARED, with_shared
 from oncograph.errors import NotFoundError
 
 
@@ -86,7 +86,7 @@ def whole_document(session: Session, document_id: int) -> Any:
     refs = raw.get(SHARED) if isinstance(raw, dict) else None
     if not isinstance(refs, dict):
         return raw
-    whole = {k: v for k, v in raw.items() if k != SHARED}
+    parts: dict[str, Any] = {}
     for name, ref in refs.items():
         entity_type, _, digest = str(ref).partition(":")
         part = session.execute(
@@ -101,8 +101,8 @@ def whole_document(session: Session, document_id: int) -> Any:
                 f"source document {document_id} names {ref}, which is not stored",
                 hint="the database lost a document: restore it from a backup",
             )
-        whole[name] = part[0]
-    return whole
+        parts[name] = part[0]
+    return with_shared(raw, parts)
 
 
 def _jsonable(row: Any) -> dict[str, Any]:

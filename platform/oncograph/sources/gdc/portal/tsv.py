@@ -10,14 +10,11 @@ cannot hold one).
 from __future__ import annotations
 
 import csv
-import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
-import orjson
-
-from oncograph.domain.records import SHARED, SharedDocument
+from oncograph.domain.records import SHARED, SharedDocument, content_hash
 
 NULL_PLACEHOLDERS: Final = frozenset(
     {
@@ -85,8 +82,7 @@ HEADER_DOCUMENT: Final = "tsv_header"
 def header_document(header: Sequence[str], file_name: str) -> SharedDocument:
     """A TSV file's header as the shared document its cases' documents name (``columns``)."""
     columns = list(header)
-    digest = hashlib.sha256(orjson.dumps(columns)).hexdigest()
-    return SharedDocument("columns", HEADER_DOCUMENT, columns, digest, file_name)
+    return SharedDocument("columns", HEADER_DOCUMENT, columns, content_hash(columns), file_name)
 
 
 def rows_document(header: SharedDocument, rows: Sequence[Row]) -> dict[str, Any]:
@@ -204,6 +200,10 @@ def _physical_rows(
         yield number, plain, "a quoted value is never closed (cut-off quote)" if cut else None
 
 
+def _cells_of(content: str | list[str]) -> list[str]:
+    return content.split("\t") if isinstance(content, str) else content
+
+
 class Pending(NamedTuple):
     """A data row found by :func:`scan_table`, its cells not split yet (splitting ~210 cells a row is most of
     a parse: a reader that groups rows first splits each row when it builds that row's record)."""
@@ -216,8 +216,7 @@ class Pending(NamedTuple):
 
     def cells(self) -> list[str]:
         """Every cell as delivered (more or fewer than the header's width when the row has a problem)."""
-        content = self.content
-        return content.split("\t") if isinstance(content, str) else content
+        return _cells_of(self.content)
 
     def first_cells(self, count: int) -> list[str]:
         """The first ``count`` cells (fewer when the row is shorter), without splitting the rest."""
@@ -272,7 +271,7 @@ def scan_table(text: str, file_name: str) -> Scan:
         elif count > width:
             problem = f"{file_name} line {number}: row has {count} fields, the header has {width}"
         elif has_nul and "\x00" in (content if isinstance(content, str) else "".join(content)):
-            cells = content.split("\t") if isinstance(content, str) else content
+            cells = _cells_of(content)
             column = next(name for name, cell in zip(header, cells, strict=False) if "\x00" in cell)
             problem = (
                 f"{file_name} line {number}: column {column!r} holds a NUL character (\\x00), which cannot "
