@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 import oncograph
 from oncograph.access import Scope
@@ -64,6 +64,7 @@ def write_dataset(
         step += 1
         report(stage, step, total_steps)
 
+    conn.execute(text(tables.SERIAL_READS))
     # the planner must know how many members this version has (a fresh version is estimated at one row)
     analyze_if_underestimated(
         conn.engine, "cohort_member", "cohort_version_id", version_id, info["cohort"]["size"]
@@ -225,20 +226,12 @@ _SPLIT_RULE = (
 )
 
 
-def _gdc_manifest(conn: Connection, version_id: int, scope: Scope) -> Iterator[str]:
+def _gdc_manifest(conn: Connection, version_id: int, scope: Scope) -> Iterator[bytes]:
     """gdc-client's manifest: ``id filename md5 size state`` of the distinct visible GDC files (streamed)."""
-    yield "id\tfilename\tmd5\tsize\tstate\n"
-    rows = conn.execution_options(stream_results=True, yield_per=10_000).execute(
-        tables.gdc_manifest_query(version_id, scope)
-    )
-    for row in rows:
-        yield "\t".join(str(v) for v in row) + "\n"
+    yield b"id\tfilename\tmd5\tsize\tstate\n"
+    yield from tables.manifest_lines(conn, tables.gdc_manifest_query(version_id, scope))
 
 
-def _idc_manifest(conn: Connection, version_id: int) -> Iterator[str]:
+def _idc_manifest(conn: Connection, version_id: int) -> Iterator[bytes]:
     """s5cmd commands (``idc-index``'s manifest format) for the distinct IDC series (streamed)."""
-    rows = conn.execution_options(stream_results=True, yield_per=10_000).execute(
-        tables.idc_manifest_query(version_id), {"v": version_id}
-    )
-    for (url,) in rows:
-        yield f"cp {url} .\n"
+    return tables.manifest_lines(conn, tables.idc_manifest_query(version_id))

@@ -23,7 +23,7 @@ from sqlalchemy import (
     BigInteger,
     ClauseElement,
     Connection,
-    Executable,
+    FromClause,
     Select,
     Subquery,
     Table,
@@ -34,7 +34,6 @@ from sqlalchemy import (
     literal,
     null,
     select,
-    text,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
@@ -43,6 +42,7 @@ from sqlalchemy.engine import Dialect
 from oncograph.access import Scope
 from oncograph.access.policy import visible_file
 from oncograph.db.columns import ColumnType, column_type
+from oncograph.db.copy_out import copy_out
 from oncograph.db.models import (
     CohortMember,
     DataFile,
@@ -64,6 +64,12 @@ from oncograph.export.schema import CAT, FILES_SCHEMA, STR, child_schema
 #: memory pool: 4 MiB blocks cost ~250 MB of RSS on 1.1M file rows, 1 MiB ~100 MB, at the same speed.
 BLOCK_SIZE = 1 << 20
 
+#: Every read of an export runs without parallel workers (``SET LOCAL``, on each of its connections): each
+#: query feeds one COPY stream that the client parses as it arrives, and on the 100k benchmark the workers
+#: cost a third more server CPU for no shorter wall time (the files query: 8.5 s of CPU with two workers,
+#: 6.4 s without, 6.4-6.8 s of wall time either way), CPU the client then lacks.
+SERIAL_READS = "SET LOCAL max_parallel_workers_per_gather = 0"
+
 #: Long clinical tables: file stem -> model.
 CHILD_TABLES: dict[str, type[Any]] = {
     "diagnoses": Diagnosis,
@@ -84,25 +90,25 @@ _ARROW: dict[ColumnType, pa.DataType] = {
 _IDENTIFIERS = ("_id", "submitter_id", "therapeutic_agents", "icd_10_code", "morphology")
 
 
-class _CopyReader(io.RawIOBase):
-    """A read-only file over a psycopg COPY ... TO STDOUT stream."""
+class _BlockReader(io.RawIOBase):
+    """A read-only file over blocks of bytes (:func:`oncograph.db.copy_out.copy_out`)."""
 
-    def __init__(self, copy: Any) -> None:
-        self._copy = copy
-        self._buffer = b""
+    def __init__(self, blocks: Iterator[bytes]) -> None:
+        self._blocks = blocks
+        self._block = memoryview(b"")
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: Any) -> int:
-        while not self._buffer:
-            chunk = self._copy.read()
-            if not chunk:
+        while not self._block:
+            block = next(self._blocks, None)
+            if block is None:
                 return 0
-            self._buffer = bytes(chunk)
-        n = min(len(b), len(self._buffer))
-        b[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
+            self._block = memoryview(block)
+        n = min(len(b), len(self._block))
+        b[:n] = self._block[:n]
+        self._block = self._block[n:]
         return n
 
 
@@ -137,8 +143,9 @@ def copy_batches(
     names = [n for n, _ in columns]
     read_types = {n: (STR if _is_list(t) or pa.types.is_fixed_size_list(t) else t) for n, t in columns}
     statement, params = query.copy(conn, "csv")
-    with raw.cursor() as cur, cur.copy(statement, params) as copy:
-        source = io.BufferedReader(_CopyReader(copy), buffer_size=1 << 20)
+    blocks = copy_out(raw, statement, params)
+    try:
+        source = io.BufferedReader(_BlockReader(blocks), buffer_size=1 << 20)
         if not source.peek(1):
             return  # no rows: Arrow's reader refuses an empty stream
         reader = pacsv.open_csv(
@@ -153,8 +160,13 @@ def copy_batches(
                 quoted_strings_can_be_null=False,
             ),
         )
-        for batch in reader:
-            yield _finish(batch, columns)
+        try:
+            for batch in reader:
+                yield _finish(batch, columns)
+        finally:
+            reader.close()  # its read-ahead stops before the stream below is closed
+    finally:
+        blocks.close()  # a stream left early is cancelled (copy_out)
 
 
 def _is_list(t: pa.DataType) -> bool:
@@ -225,72 +237,99 @@ def _t(model: type[Any]) -> Table:
     return model.__table__  # type: ignore[no-any-return]
 
 
-def _file_rows(version_id: int, scope: Scope, name: str = "rows") -> Subquery:
+def _file_rows(version_id: int, scope: Scope, name: str = "rows", *, holders: bool = False) -> Subquery:
     """GDC files (visible ones), IDC series and PDC files of every member: a row per way a member reaches a
-    file (``patient_row`` is internal)."""
+    file (``patient_row`` is internal). With ``holders``, each row also has ``n``: how many members hold its
+    file, counted per source by internal key (a GDC file: its visible ``file_patient`` rows of members; an
+    IDC series: the members' links to its IDC patient, one each; a PDC file: the distinct members of its
+    rows), so the wide rows are read once and no text key is aggregated."""
     m, p = _t(CohortMember).alias("m"), _t(Patient).alias("p")
     fp, f = _t(FilePatient).alias("fp"), _t(DataFile).alias("f")
     members = m.join(p, p.c.id == m.c.patient_id)
     of_version = m.c.cohort_version_id == version_id
     text_null = cast(null(), Text())
-    gdc = (
-        select(
-            p.c.id.label("patient_row"),
-            p.c.case_id.label("case_id"),
-            literal("gdc").label("source"),
-            cast(f.c.file_id, Text()).label("file_id"),
-            f.c.file_name,
-            f.c.data_category,
-            f.c.data_type,
-            f.c.experimental_strategy,
-            f.c.data_format,
-            f.c.access,
-            f.c.file_size,
-            f.c.md5sum,
-            (literal("https://api.gdc.cancer.gov/data/") + cast(f.c.file_id, Text())).label("url"),
-            text_null.label("modality"),
-            text_null.label("collection_id"),
-            text_null.label("study_id"),
+    gdc_from = members.join(fp, fp.c.patient_id == p.c.id).join(f, f.c.id == fp.c.file_id)
+    gdc_visible = visible_file(scope, f, fp.c.patient_id)
+    gdc_columns: list[Any] = [
+        p.c.id.label("patient_row"),
+        p.c.case_id.label("case_id"),
+        literal("gdc").label("source"),
+        cast(f.c.file_id, Text()).label("file_id"),
+        f.c.file_name,
+        f.c.data_category,
+        f.c.data_type,
+        f.c.experimental_strategy,
+        f.c.data_format,
+        f.c.access,
+        f.c.file_size,
+        f.c.md5sum,
+        (literal("https://api.gdc.cancer.gov/data/") + cast(f.c.file_id, Text())).label("url"),
+        text_null.label("modality"),
+        text_null.label("collection_id"),
+        text_null.label("study_id"),
+    ]
+    if holders:
+        m2, fp2, f2 = _t(CohortMember).alias("m2"), _t(FilePatient).alias("fp2"), _t(DataFile).alias("f2")
+        gdc_n = (
+            select(fp2.c.file_id.label("key"), func.count().label("n"))
+            .select_from(m2.join(fp2, fp2.c.patient_id == m2.c.patient_id).join(f2, f2.c.id == fp2.c.file_id))
+            .where(m2.c.cohort_version_id == version_id, visible_file(scope, f2, fp2.c.patient_id))
+            .group_by(fp2.c.file_id)
+            .subquery("gdc_n")
         )
-        .select_from(members.join(fp, fp.c.patient_id == p.c.id).join(f, f.c.id == fp.c.file_id))
-        .where(of_version, visible_file(scope, f, fp.c.patient_id))
-    )
+        gdc_from = gdc_from.join(gdc_n, gdc_n.c.key == f.c.id)
+        gdc_columns.append(gdc_n.c.n)
+    gdc = select(*gdc_columns).select_from(gdc_from).where(of_version, gdc_visible)
+
     link, ip = _t(IdentityLink).alias("l"), _t(IdcPatient).alias("ip")
     series, study = _t(ImagingSeries).alias("s"), _t(ImagingStudy).alias("st")
-    idc = (
-        select(
-            p.c.id,
-            p.c.case_id,
-            literal("idc"),
-            series.c.series_instance_uid,
-            text_null,
-            literal("Imaging"),
-            series.c.sop_class_name,
-            text_null,
-            literal("DICOM"),
-            literal("open"),
-            cast(func.round(series.c.series_size_mb * 1000000), BigInteger),
-            text_null,
-            series.c.series_aws_url,
-            series.c.modality,
-            series.c.collection_id,
-            study.c.study_instance_uid,
+
+    def idc_patients(mm: Any, patient_id: Any, ll: FromClause, pp: FromClause) -> Any:
+        return mm.join(ll, and_(ll.c.patient_id == patient_id, ll.c.commons == "idc")).join(
+            pp,
+            and_(
+                pp.c.collection_id == ll.c.namespace,
+                pp.c.patient_id == ll.c.external_id,
+                pp.c.retired_release_id.is_(None),
+            ),
         )
-        .select_from(
-            members.join(link, and_(link.c.patient_id == p.c.id, link.c.commons == "idc"))
-            .join(
-                ip,
-                and_(
-                    ip.c.collection_id == link.c.namespace,
-                    ip.c.patient_id == link.c.external_id,
-                    ip.c.retired_release_id.is_(None),
-                ),
-            )
-            .join(series, and_(series.c.idc_patient_id == ip.c.id, series.c.retired_release_id.is_(None)))
-            .join(study, study.c.id == series.c.imaging_study_id)
-        )
-        .where(of_version)
+
+    idc_from = (
+        idc_patients(members, p.c.id, link, ip)
+        .join(series, and_(series.c.idc_patient_id == ip.c.id, series.c.retired_release_id.is_(None)))
+        .join(study, study.c.id == series.c.imaging_study_id)
     )
+    idc_columns: list[Any] = [
+        p.c.id,
+        p.c.case_id,
+        literal("idc"),
+        series.c.series_instance_uid,
+        text_null,
+        literal("Imaging"),
+        series.c.sop_class_name,
+        text_null,
+        literal("DICOM"),
+        literal("open"),
+        cast(func.round(series.c.series_size_mb * 1000000), BigInteger),
+        text_null,
+        series.c.series_aws_url,
+        series.c.modality,
+        series.c.collection_id,
+        study.c.study_instance_uid,
+    ]
+    if holders:  # a series has one IDC patient: the rows reaching it are the members' links to that patient
+        m2, l2, ip2 = _t(CohortMember).alias("m2"), _t(IdentityLink).alias("l2"), _t(IdcPatient).alias("ip2")
+        idc_n = (
+            select(ip2.c.id.label("key"), func.count().label("n"))
+            .select_from(idc_patients(m2, m2.c.patient_id, l2, ip2))
+            .where(m2.c.cohort_version_id == version_id)
+            .group_by(ip2.c.id)
+            .subquery("idc_n")
+        )
+        idc_from = idc_from.join(idc_n, idc_n.c.key == ip.c.id)
+        idc_columns.append(idc_n.c.n)
+    idc = select(*idc_columns).select_from(idc_from).where(of_version)
+
     plink = _t(IdentityLink).alias("pl")
     pc_, sc = _t(PdcCase).alias("pc"), _t(PdcStudyCase).alias("sc")
     ps, pf = _t(PdcStudy).alias("ps"), _t(PdcFile).alias("pf")
@@ -312,6 +351,7 @@ def _file_rows(version_id: int, scope: Scope, name: str = "rows") -> Subquery:
             text_null,
             text_null,
             ps.c.pdc_study_id,
+            *([pf.c.id.label("key")] if holders else []),
         )
         .select_from(
             members.join(plink, and_(plink.c.patient_id == p.c.id, plink.c.commons == "pdc"))
@@ -328,17 +368,20 @@ def _file_rows(version_id: int, scope: Scope, name: str = "rows") -> Subquery:
         )
         .where(of_version)
     )
+    if holders:  # a member may reach a PDC file through two of its linked cases: count members, not rows
+        rows = pdc.subquery("pdc_rows")
+        pdc_n = (
+            select(rows.c.key, func.count(rows.c.id.distinct()).label("n")).group_by(rows.c.key).subquery("pdc_n")
+        )
+        pdc = select(*[c for c in rows.c if c.name != "key"], pdc_n.c.n).join_from(
+            rows, pdc_n, pdc_n.c.key == rows.c.key
+        )
     return union_all(gdc, idc, pdc).subquery(name)
 
 
 def files_query(version_id: int, scope: Scope) -> Query:
     """``files.parquet``: one row per (member, file), with how many members hold the file."""
-    rows = _file_rows(version_id, scope)
-    r = rows.c
-    k = _file_rows(version_id, scope, "keys").c
-    holders = (
-        select(k.source, k.file_id, func.count().label("n")).group_by(k.source, k.file_id).subquery("holders")
-    )
+    r = _file_rows(version_id, scope, holders=True).c
     statement = (
         select(
             cast(r.case_id, Text()),
@@ -356,9 +399,8 @@ def files_query(version_id: int, scope: Scope) -> Query:
             r.modality,
             r.collection_id,
             r.study_id,
-            holders.c.n,
+            r.n,
         )
-        .join_from(rows, holders, and_(holders.c.source == r.source, holders.c.file_id == r.file_id))
         .ext(distinct_on(r.case_id, r.source, r.file_id))
         .order_by(r.case_id, r.source, r.file_id)
     )
@@ -379,35 +421,54 @@ def shared_sets_query(version_id: int, scope: Scope) -> Select[Any]:
     return select(holders.c.ids, func.count()).group_by(holders.c.ids).order_by(holders.c.ids)
 
 
-def gdc_manifest_query(version_id: int, scope: Scope) -> Executable:
-    """Distinct visible GDC files of the members, for gdc-client's manifest (id filename md5 size state)."""
+def gdc_manifest_query(version_id: int, scope: Scope) -> Query:
+    """gdc-client's manifest lines (``id filename md5 size state``, tab-separated) of the distinct visible GDC
+    files of the members, ordered by id: one text column, for :func:`manifest_lines`."""
     m, fp, f = _t(CohortMember).alias("m"), _t(FilePatient).alias("fp"), _t(DataFile).alias("f")
     empty = literal("")
-    return (
+    files = (
         select(
-            cast(f.c.file_id, Text()),
-            func.coalesce(f.c.file_name, empty),
-            func.coalesce(f.c.md5sum, empty),
-            func.coalesce(cast(f.c.file_size, Text()), empty),
-            func.coalesce(f.c.state, empty),
+            cast(f.c.file_id, Text()).label("id"),
+            func.coalesce(f.c.file_name, empty).label("filename"),
+            func.coalesce(f.c.md5sum, empty).label("md5"),
+            func.coalesce(cast(f.c.file_size, Text()), empty).label("size"),
+            func.coalesce(f.c.state, empty).label("state"),
         )
         .distinct()
         .select_from(m.join(fp, fp.c.patient_id == m.c.patient_id).join(f, f.c.id == fp.c.file_id))
         .where(m.c.cohort_version_id == version_id, visible_file(scope, f, fp.c.patient_id))
-        .order_by(cast(f.c.file_id, Text()))
+        .subquery("files")
     )
+    c = files.c
+    return Query(select(func.concat_ws("\t", c.id, c.filename, c.md5, c.size, c.state)).order_by(c.id))
 
 
-def idc_manifest_query(version_id: int) -> Executable:
-    """Distinct S3 URLs of the members' IDC series (live), for s5cmd (bound parameter ``v``)."""
-    return text(
-        "SELECT DISTINCT s.series_aws_url FROM cohort_member m "
+def manifest_lines(conn: Connection, query: Query) -> Iterator[bytes]:
+    """The lines of a one-text-column ``query``, each ended by a newline, in blocks: COPY's CSV format with
+    a delimiter and a quote no sane value holds (\x02, \x01), so every line travels exactly as it is."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    inner, params = query.composed(conn.dialect)
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')").format(inner)
+    blocks = copy_out(raw, statement, params)
+    try:
+        yield from blocks
+    finally:
+        blocks.close()
+
+
+def idc_manifest_query(version_id: int) -> Query:
+    """s5cmd's lines (``cp URL .``) for the distinct S3 URLs of the members' live IDC series, ordered by URL:
+    one text column, for :func:`manifest_lines`."""
+    statement = sql.SQL(
+        "SELECT 'cp ' || u.url || ' .' FROM (SELECT DISTINCT s.series_aws_url AS url FROM cohort_member m "
         "JOIN identity_link l ON l.patient_id = m.patient_id AND l.commons = 'idc' "
         "JOIN idc_patient ip ON ip.collection_id = l.namespace AND ip.patient_id = l.external_id "
         "AND ip.retired_release_id IS NULL "
         "JOIN imaging_series s ON s.idc_patient_id = ip.id AND s.retired_release_id IS NULL "
-        "WHERE m.cohort_version_id = :v AND s.series_aws_url IS NOT NULL ORDER BY 1"
+        "WHERE m.cohort_version_id = %(v)s AND s.series_aws_url IS NOT NULL) AS u ORDER BY u.url"
     )
+    return Query(statement, {"v": version_id})
 
 
 def files_columns() -> list[tuple[str, pa.DataType]]:

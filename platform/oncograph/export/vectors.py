@@ -22,9 +22,10 @@ from sqlalchemy import Connection, Subquery, Table, Text, cast, select
 
 from oncograph.access import Scope
 from oncograph.access.policy import patient_project_visible
+from oncograph.db.copy_out import copy_out
 from oncograph.db.models import CohortMember, Embedding, Patient
 from oncograph.export.schema import embeddings_schema
-from oncograph.export.tables import Query, copy_batches
+from oncograph.export.tables import SERIAL_READS, Query, copy_batches
 
 #: Bytes of binary COPY data converted at once (the stream arrives in small chunks).
 VECTOR_CHUNK_BYTES = 8 << 20
@@ -121,8 +122,6 @@ def vector_chunks(
         [("fields", ">i2"), ("size", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("v", ">f4", (dim,))]
     )
     copy_statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(statement)
-    parts: list[bytes] = []
-    held = 0
     rest = b""
     started = False
 
@@ -133,24 +132,19 @@ def vector_chunks(
             raise ValueError(f"an embedding of another dimension than {dim} in the stream")
         return rows["v"].astype("<f4").reshape(n, dim), data[n * row.itemsize :]
 
-    with raw.cursor() as cur, cur.copy(copy_statement, params) as copy:
-        for chunk in copy:
-            parts.append(bytes(chunk))
-            held += len(chunk)
-            if held < VECTOR_CHUNK_BYTES:
-                continue
-            data = rest + b"".join(parts)
-            parts, held = [], 0
+    blocks = copy_out(raw, copy_statement, params, block_bytes=VECTOR_CHUNK_BYTES)
+    try:
+        for block in blocks:
+            data = rest + block
             if not started:
                 data, started = _skip_header(data), True
             vectors, rest = convert(data)
-            yield vectors
-    data = rest + b"".join(parts)
+            if len(vectors):
+                yield vectors
+    finally:
+        blocks.close()
     if not started:
-        data = _skip_header(data)
-    vectors, rest = convert(data)
-    if len(vectors):
-        yield vectors
+        rest = _skip_header(rest)
     if rest not in (b"\xff\xff", b""):
         raise ValueError(f"{len(rest)} unexpected bytes at the end of the vector stream")
 
@@ -182,6 +176,7 @@ def embedding_batches(
             cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             # a utility statement takes no bind parameters: the snapshot id (from pg_export_snapshot) is quoted
             cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            cur.execute(SERIAL_READS)
         vectors = vector_chunks(raw, statement, params, dim)
         held: list[np.ndarray] = []
         count = 0
