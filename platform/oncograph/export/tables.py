@@ -371,7 +371,9 @@ def _file_rows(version_id: int, scope: Scope, name: str = "rows", *, holders: bo
     if holders:  # a member may reach a PDC file through two of its linked cases: count members, not rows
         rows = pdc.subquery("pdc_rows")
         pdc_n = (
-            select(rows.c.key, func.count(rows.c.id.distinct()).label("n")).group_by(rows.c.key).subquery("pdc_n")
+            select(rows.c.key, func.count(rows.c.id.distinct()).label("n"))
+            .group_by(rows.c.key)
+            .subquery("pdc_n")
         )
         pdc = select(*[c for c in rows.c if c.name != "key"], pdc_n.c.n).join_from(
             rows, pdc_n, pdc_n.c.key == rows.c.key

@@ -24,6 +24,7 @@ from oncograph.access import Scope
 from oncograph.access.policy import patient_project_visible
 from oncograph.db.copy_out import copy_out
 from oncograph.db.models import CohortMember, Embedding, Patient
+from oncograph.db.read_ahead import one_ahead
 from oncograph.export.schema import embeddings_schema
 from oncograph.export.tables import SERIAL_READS, Query, copy_batches
 
@@ -133,8 +134,9 @@ def vector_chunks(
         return rows["v"].astype("<f4").reshape(n, dim), data[n * row.itemsize :]
 
     blocks = copy_out(raw, copy_statement, params, block_bytes=VECTOR_CHUNK_BYTES)
+    ahead = one_ahead(blocks, lambda block: block)  # the next block is read while this one is written
     try:
-        for block in blocks:
+        for block in ahead:
             data = rest + block
             if not started:
                 data, started = _skip_header(data), True
@@ -142,6 +144,7 @@ def vector_chunks(
             if len(vectors):
                 yield vectors
     finally:
+        ahead.close()
         blocks.close()
     if not started:
         rest = _skip_header(rest)

@@ -18,10 +18,11 @@ from typing import Any, Final, Literal, Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph.db.engine import transaction
+from oncograph.db.read_ahead import one_ahead
 from oncograph.domain import SourceRecord
 from oncograph.ingest.progress import Progress
 from oncograph.ingest.retire import retire_unseen_gdc
-from oncograph.ingest.service import IngestCounts, PreparedBatch, ingest_batch, one_ahead, prepare_batch
+from oncograph.ingest.service import IngestCounts, PreparedBatch, ingest_batch, prepare_batch
 from oncograph.lineage.locks import abandon_stale_runs, source_lock
 from oncograph.lineage.runs import RunHandle, ensure_release, finish_run, set_run_release, start_run
 

@@ -19,9 +19,10 @@ from typing import Literal
 from sqlalchemy.orm import Session, sessionmaker
 
 from oncograph.db.engine import transaction
+from oncograph.db.read_ahead import one_ahead
 from oncograph.errors import InputFormatError, SourceError
 from oncograph.ingest.progress import Progress
-from oncograph.ingest.service import IngestCounts, batched, ingest_batch, one_ahead, prepare_batch
+from oncograph.ingest.service import IngestCounts, batched, ingest_batch, prepare_batch
 from oncograph.lineage.runs import RunHandle, ensure_release, finish_run, start_run
 from oncograph.sources.gdc.portal import PortalFormat, detect_format, read_portal_file
 from oncograph.sources.gdc.portal.formats import PortalFileError

@@ -1,4 +1,4 @@
-"""The read-ahead of ingest (``service.one_ahead``): order, errors, and the thread switch interval it sets."""
+"""The read-ahead of ingest and export (``db.read_ahead.one_ahead``): order, errors, and the thread switch interval it sets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from oncograph.ingest.service import READ_AHEAD_SWITCH_S, one_ahead
+from oncograph.db.read_ahead import READ_AHEAD_SWITCH_S, one_ahead
 
 
 def test_results_come_in_order_from_a_worker_thread() -> None:
@@ -18,7 +18,7 @@ def test_results_come_in_order_from_a_worker_thread() -> None:
         return n * n
 
     assert list(one_ahead(range(6), work)) == [0, 1, 4, 9, 16, 25]
-    assert all(name.startswith("ingest-read-ahead") for name in threads)
+    assert all(name.startswith("read-ahead") for name in threads)
 
 
 def test_the_switch_interval_is_short_while_any_read_ahead_runs_and_restored_after() -> None:
