@@ -181,25 +181,25 @@ def embedding_batches(
             cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
             cur.execute(SERIAL_READS)
         vectors = vector_chunks(raw, statement, params, dim)
-        held: list[np.ndarray] = []
-        count = 0
+        chunk = np.empty((0, dim), np.float32)
         meta = copy_batches(
             conn, embeddings_query(version_id, scope, modality, model, dim, vectors=False), meta_columns
         )
         for batch in meta:
-            while count < batch.num_rows:
-                more = next(vectors, None)
-                if more is None:
-                    raise RuntimeError("fewer embedding vectors than metadata rows")
-                held.append(more)
-                count += len(more)
-            pending = held[0] if len(held) == 1 else np.concatenate(held)
-            take = pending[: batch.num_rows]
-            held = [pending[batch.num_rows :]]
-            count = len(held[0])
-            column = pa.FixedSizeListArray.from_arrays(pa.array(take.reshape(-1), pa.float32()), dim)
-            yield pa.RecordBatch.from_arrays([*batch.columns, column], schema=schema)
-        if count or next(vectors, None) is not None:
+            # zipped slice by slice: a batch of metadata rows and the vectors held are cut, never joined
+            offset = 0
+            while offset < batch.num_rows:
+                if not len(chunk):
+                    more = next(vectors, None)
+                    if more is None:
+                        raise RuntimeError("fewer embedding vectors than metadata rows")
+                    chunk = more
+                k = min(batch.num_rows - offset, len(chunk))
+                column = pa.FixedSizeListArray.from_arrays(pa.array(chunk[:k].reshape(-1), pa.float32()), dim)
+                yield pa.RecordBatch.from_arrays([*batch.slice(offset, k).columns, column], schema=schema)
+                chunk = chunk[k:]
+                offset += k
+        if len(chunk) or next(vectors, None) is not None:
             raise RuntimeError("embedding metadata and vectors differ in length")
         raw.rollback()
     finally:
