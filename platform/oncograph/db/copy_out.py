@@ -38,9 +38,13 @@ def copy_out(
     """The data of ``statement`` (a ``COPY ... TO STDOUT``) in blocks of whole rows.
 
     Raises:
-        psycopg.Error: the query failed (before or while streaming), as psycopg would have raised it.
+        psycopg.Error: the query failed (before or while streaming), as psycopg would have raised it, or
+            the connection has no transaction open (psycopg begins one with its first statement, which
+            this bypasses).
     """
     pgconn = raw.pgconn
+    if not raw.autocommit and pgconn.transaction_status == pq.TransactionStatus.IDLE:
+        raise psycopg.ProgrammingError("copy_out reads in the connection's transaction: begin it first")
     encoding = raw.info.encoding
     with psycopg.ClientCursor(raw) as cursor:
         query = cursor.mogrify(statement.as_string(raw), params)

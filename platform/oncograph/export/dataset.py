@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 import oncograph
 from oncograph.access import Scope
@@ -37,8 +38,9 @@ from oncograph.export.schema import (
     embeddings_schema,
     patients_schema,
 )
+from oncograph.export.snapshot import snapshot_connection
 from oncograph.export.storage import Staging, safe_part
-from oncograph.export.writer import Writer
+from oncograph.export.writer import FileRecord, Writer
 
 
 def write_dataset(
@@ -59,9 +61,9 @@ def write_dataset(
     total_steps = 10 if options.tiles else 9
     step = 0
 
-    def advance(stage: str) -> None:
+    def advance(stage: str, *, count: bool = True) -> None:
         nonlocal step
-        step += 1
+        step += count
         report(stage, step, total_steps)
 
     conn.execute(text(tables.SERIAL_READS))
@@ -70,24 +72,35 @@ def write_dataset(
         conn.engine, "cohort_member", "cohort_version_id", version_id, info["cohort"]["size"]
     )
 
-    # 1. each member's stratum, from a narrow pass over the patients query; members are numbered 0..n-1 in
-    #    case-id order, and every per-member value below is an array in that order
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-beside")
+    try:
+        return _write_main(conn, snapshot, writer, version_id, scope, options, info, advance, pool)
+    finally:
+        pool.shutdown(wait=True)
+
+
+class Advance(Protocol):
+    def __call__(self, stage: str, *, count: bool = True) -> None: ...
+
+
+def _write_main(
+    conn: Connection,
+    snapshot: str,
+    writer: Writer,
+    version_id: int,
+    scope: Scope,
+    options: ExportOptions,
+    info: dict[str, Any],
+    advance: Advance,
+    pool: ThreadPoolExecutor,
+) -> dict[str, Any]:
+    staging = writer.staging
+    # 1. each member's stratum, from a narrow pass over the patients query, read beside while PostgreSQL
+    #    sorts the files below (one core busy, the client idle); members are numbered 0..n-1 in case-id order,
+    #    and every per-member value below is an array in that order
     emb_sets = vectors.embedding_sets(conn, version_id, scope)
     models = sorted({m for _, m, _ in emb_sets})
-    fields = list(options.split_by)
-    row_parts: list[np.ndarray] = []
-    case_parts: list[pa.Array] = []
-    strata_parts: list[pa.Array] = []
-    statement, strata_columns = patients.strata_query(version_id, scope, fields)
-    for batch in tables.copy_batches(conn, statement, strata_columns):
-        row_parts.append(batch.column("patient_row").to_numpy())
-        case_parts.append(batch.column("case_id"))
-        strata_parts.append(patients.strata_labels(batch, fields))
-    member_rows = np.concatenate(row_parts) if row_parts else np.zeros(0, np.int64)
-    case_ids = pa.chunked_array(case_parts, pa.string()).combine_chunks()
-    strata = pa.chunked_array(strata_parts, pa.string()).combine_chunks()
-    del row_parts, case_parts, strata_parts
-    advance("strata")
+    strata_job = pool.submit(_read_strata, conn.engine, snapshot, version_id, scope, list(options.split_by))
 
     # 2. files; the members holding a file together (rare: multi-case files) are then read in PostgreSQL
     held_together = 0
@@ -99,6 +112,8 @@ def write_dataset(
             yield batch
 
     writer.parquet("files.parquet", FILES_SCHEMA, file_batches())
+    member_rows, case_ids, strata = strata_job.result()
+    advance("strata")
     by_row = np.argsort(member_rows)
     shared_sets: list[list[int]] = []
     multi_patient_files = 0
@@ -107,6 +122,12 @@ def write_dataset(
             shared_sets.append([int(i) for i in by_row[np.searchsorted(member_rows, ids, sorter=by_row)]])
             multi_patient_files += int(files)
     advance("files")
+
+    # the clinical tables and the download manifests need nothing else: they are written on a second thread
+    # and connection (in the same snapshot) while this one writes the splits and the patients, whose queries
+    # keep one core of PostgreSQL busy and the client nearly idle (started earlier, they competed with the
+    # files stage, which keeps both busy)
+    beside = pool.submit(_write_beside, conn.engine, snapshot, writer, version_id, scope)
 
     # 3. splits
     group = splits.groups(len(case_ids), shared_sets)
@@ -141,13 +162,9 @@ def write_dataset(
     )
     advance("patients")
 
-    # 5. long clinical tables
-    for name in tables.CHILD_TABLES:
-        child = tables.child_schema_of(name)
-        columns = [(f.name, f.type) for f in child]
-        writer.parquet(
-            f"{name}.parquet", child, tables.copy_batches(conn, tables.child_query(name, version_id), columns)
-        )
+    # 5. long clinical tables (written beside)
+    clinical, manifests = beside.result()
+    writer.files.extend(clinical)
     advance("clinical tables")
 
     # 6. embeddings
@@ -172,13 +189,12 @@ def write_dataset(
             scope,
             staging=staging,
             writer=writer,
-            report=lambda done, total: report(f"tiles: {done}/{total} slides", step, total_steps),
+            report=lambda done, total: advance(f"tiles: {done}/{total} slides", count=False),
         )
         advance("tiles")
 
-    # 7. download manifests
-    writer.text("gdc_manifest.txt", _gdc_manifest(conn, version_id, scope), header=True)
-    writer.text("idc_manifest.s5cmd", _idc_manifest(conn, version_id))
+    # 7. download manifests (written beside, with the clinical tables)
+    writer.files.extend(manifests)
     advance("download manifests")
 
     # 8. Croissant
@@ -224,6 +240,45 @@ _SPLIT_RULE = (
     "Splits are patient-level: patients sharing a file form one group and groups are never split; groups are "
     "stratified by the split_by fields, ordered by sha256(seed:group) and allocated by cumulative ratios."
 )
+
+
+def _read_strata(
+    engine: Engine, snapshot: str, version_id: int, scope: Scope, fields: list[str]
+) -> tuple[np.ndarray, pa.Array, pa.Array]:
+    """(patient row, case id, stratum label) of every member in case-id order, as arrays, read on a
+    connection of its own in the export's snapshot."""
+    row_parts: list[np.ndarray] = []
+    case_parts: list[pa.Array] = []
+    strata_parts: list[pa.Array] = []
+    statement, strata_columns = patients.strata_query(version_id, scope, fields)
+    with snapshot_connection(engine, snapshot) as conn:
+        for batch in tables.copy_batches(conn, statement, strata_columns):
+            row_parts.append(batch.column("patient_row").to_numpy())
+            case_parts.append(batch.column("case_id"))
+            strata_parts.append(patients.strata_labels(batch, fields))
+    member_rows = np.concatenate(row_parts) if row_parts else np.zeros(0, np.int64)
+    case_ids = pa.chunked_array(case_parts, pa.string()).combine_chunks()
+    strata = pa.chunked_array(strata_parts, pa.string()).combine_chunks()
+    return member_rows, case_ids, strata
+
+
+def _write_beside(
+    engine: Engine, snapshot: str, writer: Writer, version_id: int, scope: Scope
+) -> tuple[list[FileRecord], list[FileRecord]]:
+    """The long clinical tables and the download manifests, on a connection of their own in the export's
+    snapshot; their records, in the dataset's order, for the caller to list."""
+    with snapshot_connection(engine, snapshot) as conn:
+        clinical = []
+        for name in tables.CHILD_TABLES:
+            child = tables.child_schema_of(name)
+            columns = [(f.name, f.type) for f in child]
+            batches = tables.copy_batches(conn, tables.child_query(name, version_id), columns)
+            clinical.append(writer.parquet(f"{name}.parquet", child, batches, keep=False))
+        manifests = [
+            writer.text("gdc_manifest.txt", _gdc_manifest(conn, version_id, scope), header=True, keep=False),
+            writer.text("idc_manifest.s5cmd", _idc_manifest(conn, version_id), keep=False),
+        ]
+    return clinical, manifests
 
 
 def _gdc_manifest(conn: Connection, version_id: int, scope: Scope) -> Iterator[bytes]:

@@ -12,7 +12,7 @@ through the CSV path of :mod:`oncograph.export.tables`, in the same order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,8 @@ from oncograph.db.copy_out import copy_out
 from oncograph.db.models import CohortMember, Embedding, Patient
 from oncograph.db.read_ahead import one_ahead
 from oncograph.export.schema import embeddings_schema
-from oncograph.export.tables import SERIAL_READS, Query, copy_batches
+from oncograph.export.snapshot import snapshot_connection
+from oncograph.export.tables import Query, copy_batches
 
 #: Bytes of binary COPY data converted at once (the stream arrives in small chunks).
 VECTOR_CHUNK_BYTES = 8 << 20
@@ -115,7 +116,7 @@ def embeddings_query(
 
 def vector_chunks(
     raw: Any, statement: sql.Composable, params: Mapping[str, Any], dim: int
-) -> Iterator[np.ndarray]:
+) -> Generator[np.ndarray, None, None]:
     """float32 arrays ``[n, dim]`` from ``COPY (statement) TO STDOUT (FORMAT binary)`` on the psycopg
     connection ``raw``. A pgvector value travels as int16 dim, int16 0, then ``dim`` big-endian float4, so
     every row has the same size and a whole chunk converts with one numpy view."""
@@ -170,40 +171,36 @@ def embedding_batches(
     statement, params = embeddings_query(version_id, scope, modality, model, dim, vectors=True).composed(
         conn.dialect
     )
-    pooled = conn.engine.raw_connection()
-    try:
-        raw = pooled.driver_connection
+    with snapshot_connection(conn.engine, snapshot) as side:
+        raw = side.connection.driver_connection
         assert raw is not None
-        raw.rollback()
-        with raw.cursor() as cur:
-            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            # a utility statement takes no bind parameters: the snapshot id (from pg_export_snapshot) is quoted
-            cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            cur.execute(SERIAL_READS)
         vectors = vector_chunks(raw, statement, params, dim)
-        chunk = np.empty((0, dim), np.float32)
-        meta = copy_batches(
-            conn, embeddings_query(version_id, scope, modality, model, dim, vectors=False), meta_columns
-        )
-        for batch in meta:
-            # zipped slice by slice: a batch of metadata rows and the vectors held are cut, never joined
-            offset = 0
-            while offset < batch.num_rows:
-                if not len(chunk):
-                    more = next(vectors, None)
-                    if more is None:
-                        raise RuntimeError("fewer embedding vectors than metadata rows")
-                    chunk = more
-                k = min(batch.num_rows - offset, len(chunk))
-                column = pa.FixedSizeListArray.from_arrays(pa.array(chunk[:k].reshape(-1), pa.float32()), dim)
-                yield pa.RecordBatch.from_arrays([*batch.slice(offset, k).columns, column], schema=schema)
-                chunk = chunk[k:]
-                offset += k
-        if len(chunk) or next(vectors, None) is not None:
-            raise RuntimeError("embedding metadata and vectors differ in length")
-        raw.rollback()
-    finally:
-        pooled.close()
+        try:
+            chunk = np.empty((0, dim), np.float32)
+            meta = copy_batches(
+                conn, embeddings_query(version_id, scope, modality, model, dim, vectors=False), meta_columns
+            )
+            for batch in meta:
+                # zipped slice by slice: a batch of metadata rows and the vectors held are cut, never joined
+                offset = 0
+                while offset < batch.num_rows:
+                    if not len(chunk):
+                        more = next(vectors, None)
+                        if more is None:
+                            raise RuntimeError("fewer embedding vectors than metadata rows")
+                        chunk = more
+                    k = min(batch.num_rows - offset, len(chunk))
+                    column = pa.FixedSizeListArray.from_arrays(
+                        pa.array(chunk[:k].reshape(-1), pa.float32()), dim
+                    )
+                    yield pa.RecordBatch.from_arrays([*batch.slice(offset, k).columns, column], schema=schema)
+                    chunk = chunk[k:]
+                    offset += k
+            if len(chunk) or next(vectors, None) is not None:
+                raise RuntimeError("embedding metadata and vectors differ in length")
+
+        finally:
+            vectors.close()  # a stream left early is cancelled before the connection rolls back
 
 
 def embeddings_columns(dim: int) -> list[tuple[str, pa.DataType]]:

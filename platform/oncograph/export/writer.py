@@ -119,9 +119,11 @@ class Writer:
             self.files.append(record)
         return record
 
-    def text(self, path: str, chunks: Iterator[str | bytes], *, header: bool = False) -> FileRecord:
+    def text(
+        self, path: str, chunks: Iterator[str | bytes], *, header: bool = False, keep: bool = True
+    ) -> FileRecord:
         """A text file from ``chunks`` (lines, or blocks of whole lines); its rows are its lines, less the
-        header."""
+        header. ``keep`` as for :meth:`parquet`."""
         rows = -1 if header else 0
         with self.staging.open(path) as fh:
             sink = HashingSink(fh)
@@ -130,7 +132,8 @@ class Writer:
                 sink.write(data)
                 rows += data.count(b"\n")
         record = FileRecord(path, rows, sink.size, sink.sha256.hexdigest())
-        self.files.append(record)
+        if keep:
+            self.files.append(record)
         return record
 
     def json(self, path: str, doc: Any) -> FileRecord:
