@@ -1,0 +1,84 @@
+"""``COPY ... TO STDOUT`` read in blocks straight from libpq (``db.copy_out``), on a real server: the bytes are
+psycopg's own, errors are psycopg's, and a stream left early leaves a connection that rolls back and works."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import Engine
+
+from oncograph.db.copy_out import copy_out
+
+ROWS = sql.SQL(
+    "COPY (SELECT g, repeat('x', g %% 50), %(tag)s::text FROM generate_series(1, 200000) g) TO STDOUT"
+)
+
+
+def _raw(engine: Engine) -> tuple[object, psycopg.Connection]:
+    pooled = engine.raw_connection()
+    raw = pooled.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    raw.execute("SELECT 1")  # a transaction open, as in an export
+    return pooled, raw
+
+
+def test_blocks_hold_whole_rows_and_equal_psycopgs_copy(engine: Engine) -> None:
+    pooled, raw = _raw(engine)
+    try:
+        blocks = list(copy_out(raw, ROWS, {"tag": "it's"}, block_bytes=1 << 16))
+        with raw.cursor() as cur, cur.copy(ROWS, {"tag": "it's"}) as copy:
+            expected = b"".join(bytes(chunk) for chunk in copy)
+        assert b"".join(blocks) == expected
+        assert (
+            expected.count(b"\n") == 200_000 and b"\tit's\n" in expected
+        )  # the value bound, quoted by libpq
+        assert len(blocks) > 10 and all(block.endswith(b"\n") for block in blocks)
+        assert raw.execute("SELECT 2").fetchone() == (2,)  # the connection is idle in its transaction again
+    finally:
+        raw.rollback()
+        pooled.close()  # type: ignore[attr-defined]
+
+
+def test_an_error_in_the_query_is_psycopgs_and_the_connection_rolls_back(engine: Engine) -> None:
+    pooled, raw = _raw(engine)
+    failing = sql.SQL("COPY (SELECT 1 / (g - 150000) FROM generate_series(1, 200000) g) TO STDOUT")
+    try:
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            for _ in copy_out(raw, failing):
+                pass
+        raw.rollback()
+        raw.execute("SELECT 1")
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            list(copy_out(raw, sql.SQL("COPY (SELECT * FROM no_such_table) TO STDOUT")))
+        raw.rollback()
+        assert raw.execute("SELECT 3").fetchone() == (3,)
+    finally:
+        raw.rollback()
+        pooled.close()  # type: ignore[attr-defined]
+
+
+def test_a_stream_left_early_is_cancelled_and_the_connection_rolls_back(engine: Engine) -> None:
+    pooled, raw = _raw(engine)
+    long = sql.SQL("COPY (SELECT g FROM generate_series(1, 3000000) g) TO STDOUT")
+    try:
+        blocks = copy_out(raw, long)
+        assert next(blocks).startswith(b"1\n2\n")
+        blocks.close()
+        raw.rollback()
+        assert raw.execute("SELECT 4").fetchone() == (4,)
+    finally:
+        raw.rollback()
+        pooled.close()  # type: ignore[attr-defined]
+
+
+def test_outside_a_transaction_it_refuses(engine: Engine) -> None:
+    pooled = engine.raw_connection()
+    raw = pooled.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    try:
+        raw.rollback()
+        with pytest.raises(psycopg.ProgrammingError, match="begin it first"):
+            next(copy_out(raw, ROWS, {"tag": "t"}))
+    finally:
+        pooled.close()
