@@ -62,10 +62,13 @@ class FileRecord:
         return out
 
 
-def dictionary_columns(schema: pa.Schema) -> list[str]:
-    """The columns Parquet dictionary-encodes: all but float vectors. A vector seldom repeats, so a dictionary
-    of its values is built per row group only to be given up at 1 MiB: twice the write time, larger files."""
-    return [f.name for f in schema if not _is_float_vector(f.type)]
+def dictionary_columns(schema: pa.Schema) -> bool | list[str]:
+    """What Parquet dictionary-encodes: every column but float vectors. A vector seldom repeats, so a
+    dictionary of its values is built per row group only to be given up at 1 MiB: twice the write time, and
+    larger files. (``True`` where a table has no vector: a list of names would also leave out the values of
+    nested columns such as lists of ids, which Parquet names by their leaf path.)"""
+    vectors = [f.name for f in schema if _is_float_vector(f.type)]
+    return [f.name for f in schema if f.name not in vectors] if vectors else True
 
 
 def _is_float_vector(t: pa.DataType) -> bool:
