@@ -79,7 +79,7 @@ def write_dataset(
         pool.shutdown(wait=True)
 
 
-class Advance(Protocol):
+class _Advance(Protocol):
     def __call__(self, stage: str, *, count: bool = True) -> None: ...
 
 
@@ -91,7 +91,7 @@ def _write_main(
     scope: Scope,
     options: ExportOptions,
     info: dict[str, Any],
-    advance: Advance,
+    advance: _Advance,
     pool: ThreadPoolExecutor,
 ) -> dict[str, Any]:
     staging = writer.staging
@@ -178,11 +178,11 @@ def _write_main(
             return [write_set(side, *s) for s in sets]
 
     beside_sets = pool.submit(write_sets_beside, emb_sets[1::2])
-    here = [write_set(conn, *s) for s in emb_sets[0::2]]
-    there = beside_sets.result()
+    written = dict(zip(emb_sets[0::2], [write_set(conn, *s) for s in emb_sets[0::2]], strict=True))
+    written.update(zip(emb_sets[1::2], beside_sets.result(), strict=True))
     emb_records = []
-    for i, (modality, model, dim) in enumerate(emb_sets):  # listed in the sets' order
-        rec = here[i // 2] if i % 2 == 0 else there[i // 2]
+    for modality, model, dim in emb_sets:  # listed in the sets' order
+        rec = written[(modality, model, dim)]
         writer.files.append(rec)
         emb_records.append(
             {"modality": modality, "model": model, "dim": dim, "path": rec.path, "rows": rec.rows}

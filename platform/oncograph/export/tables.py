@@ -450,13 +450,10 @@ def manifest_lines(conn: Connection, query: Query) -> Iterator[bytes]:
     a delimiter and a quote no sane value holds (\x02, \x01), so every line travels exactly as it is."""
     raw = conn.connection.driver_connection
     assert raw is not None
-    inner, params = query.composed(conn.dialect)
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')").format(inner)
-    blocks = copy_out(raw, statement, params)
-    try:
-        yield from blocks
-    finally:
-        blocks.close()
+    statement, params = query.copy(conn, "csv, DELIMITER E'\\x02', QUOTE E'\\x01'")
+    yield from copy_out(
+        raw, statement, params
+    )  # closed with this generator (a stream left early is cancelled)
 
 
 def idc_manifest_query(version_id: int) -> Query:

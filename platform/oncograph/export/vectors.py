@@ -198,7 +198,6 @@ def embedding_batches(
                     offset += k
             if len(chunk) or next(vectors, None) is not None:
                 raise RuntimeError("embedding metadata and vectors differ in length")
-
         finally:
             vectors.close()  # a stream left early is cancelled before the connection rolls back
 
