@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from oncograph.access import authenticate
+from oncograph.db.documents import pack
 from oncograph.lineage.runs import ensure_release, start_run
 
 
@@ -114,10 +115,10 @@ def test_grants_and_controlled_projects(fresh_db_url: str, tmp_path: Path) -> No
         run = start_run(s, transform="test", parameters={})
         doc = s.execute(
             text(
-                "INSERT INTO source_document (source, entity_type, entity_id, content_hash, release_id, run_id, raw) "
-                "VALUES ('gdc', 'project', 'TCGA-CHOL', 'h', :rel, :run, '{}') RETURNING id"
+                "INSERT INTO source_document (source, entity_type, entity_id, content_hash, release_id, run_id, raw_zstd) "
+                "VALUES ('gdc', 'project', 'TCGA-CHOL', 'h', :rel, :run, :raw) RETURNING id"
             ),
-            {"rel": release, "run": run.id},
+            {"rel": release, "run": run.id, "raw": pack({})},
         ).scalar_one()
         s.execute(
             text(

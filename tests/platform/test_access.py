@@ -24,6 +24,7 @@ from oncograph.access import (
     scope_for,
     set_project_controlled,
 )
+from oncograph.db.documents import pack
 from oncograph.errors import NotFoundError, ValidationError
 from oncograph.lineage.runs import ensure_release, start_run
 
@@ -34,10 +35,10 @@ def _make_project(session: Session, project_id: str) -> None:
     run = start_run(session, transform="test", parameters={})
     doc = session.execute(
         text(
-            "INSERT INTO source_document (source, entity_type, entity_id, content_hash, release_id, run_id, raw) "
-            "VALUES ('gdc', 'project', :pid, 'h', :rel, :run, '{}') RETURNING id"
+            "INSERT INTO source_document (source, entity_type, entity_id, content_hash, release_id, run_id, raw_zstd) "
+            "VALUES ('gdc', 'project', :pid, 'h', :rel, :run, :raw) RETURNING id"
         ),
-        {"pid": project_id, "rel": release, "run": run.id},
+        {"pid": project_id, "rel": release, "run": run.id, "raw": pack({})},
     ).scalar_one()
     session.execute(
         text(

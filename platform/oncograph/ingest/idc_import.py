@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from oncograph.db.documents import pack
 from oncograph.db.engine import transaction
 from oncograph.errors import NotFoundError, ValidationError
 from oncograph.ingest import idc_bulk as bulk
@@ -286,11 +286,10 @@ def _index_document(session: Session, index: IndexFile, *, release_id: int, run_
     found = session.execute(
         text(
             "INSERT INTO source_document (source, entity_type, entity_id, content_hash, release_id, run_id, "
-            "location, raw) VALUES (:source, :type, :entity, :hash, :rel, :run, :location, "
-            "CAST(:raw AS json)) "
+            "location, raw_zstd) VALUES (:source, :type, :entity, :hash, :rel, :run, :location, :raw) "
             "ON CONFLICT (source, entity_type, entity_id, content_hash) DO NOTHING RETURNING id"
         ),
-        {**params, "raw": orjson.dumps(params["raw"]).decode()},
+        {**params, "raw": pack(params["raw"])},
     ).scalar_one_or_none()
     if found is not None:
         return int(found)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from oncograph.db.documents import unpack
 from oncograph.db.kinds import KINDS
 from oncograph.domain.records import SHARED, with_shared
 from oncograph.errors import NotFoundError
@@ -76,13 +77,13 @@ def whole_document(session: Session, document_id: int) -> Any:
         NotFoundError: no document has that id, or a shared document it names is not stored.
     """
     found = session.execute(
-        text("SELECT source, raw FROM source_document WHERE id = :id"), {"id": document_id}
+        text("SELECT source, raw_zstd FROM source_document WHERE id = :id"), {"id": document_id}
     ).one_or_none()
     if found is None:
         raise NotFoundError(
             f"no source document has id {document_id}", hint="ids come from `oncograph lineage`"
         )
-    source, raw = found
+    source, raw = found[0], unpack(found[1])
     refs = raw.get(SHARED) if isinstance(raw, dict) else None
     if not isinstance(refs, dict):
         return raw
@@ -91,7 +92,7 @@ def whole_document(session: Session, document_id: int) -> Any:
         entity_type, _, digest = str(ref).partition(":")
         part = session.execute(
             text(
-                "SELECT raw FROM source_document WHERE source = :source AND entity_type = :type "
+                "SELECT raw_zstd FROM source_document WHERE source = :source AND entity_type = :type "
                 "AND entity_id = :digest AND content_hash = :digest"
             ),
             {"source": source, "type": entity_type, "digest": digest},
@@ -101,7 +102,7 @@ def whole_document(session: Session, document_id: int) -> Any:
                 f"source document {document_id} names {ref}, which is not stored",
                 hint="the database lost a document: restore it from a backup",
             )
-        parts[name] = part[0]
+        parts[name] = unpack(part[0])
     return with_shared(raw, parts)
 
 

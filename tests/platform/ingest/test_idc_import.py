@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from oncograph.db.documents import unpack
 from oncograph.errors import InputFormatError, NotFoundError, ValidationError
 from oncograph.ingest.idc_import import import_idc
 from oncograph.sources.idc import IndexFileError, default_index_path
@@ -119,7 +120,7 @@ def test_lineage_points_to_the_file_and_its_row(
     top = pc.max(index["series_revised_idc_version"]).as_py()
     assert release == result.release == f"idc v{top} (idc-index-data {idc_index_data.__version__})"
     doc = db.execute(
-        text("SELECT id, source, entity_type, entity_id, content_hash, raw FROM source_document")
+        text("SELECT id, source, entity_type, entity_id, content_hash, raw_zstd FROM source_document")
     ).one()
     assert (doc.source, doc.entity_type, doc.entity_id, doc.content_hash) == (
         "idc_index",
@@ -127,8 +128,9 @@ def test_lineage_points_to_the_file_and_its_row(
         "idc_index.parquet",
         sha,
     )
-    assert doc.raw["sha256"] == sha and doc.raw["row_count"] == index.num_rows
-    assert doc.raw["columns"] == index.column_names and doc.raw["package"] == "idc-index-data"
+    raw = unpack(doc.raw_zstd)
+    assert raw["sha256"] == sha and raw["row_count"] == index.num_rows
+    assert raw["columns"] == index.column_names and raw["package"] == "idc-index-data"
     rows = db.execute(
         text(
             "SELECT series_instance_uid, index_row, source_document_id, first_seen_release_id, "

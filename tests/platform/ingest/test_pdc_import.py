@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from oncograph.db.documents import unpack
 from oncograph.errors import SourceError
 from oncograph.ingest.pdc_import import Item, ingest_pdc, write_items
 from oncograph.lineage.runs import ensure_release, start_run
@@ -103,12 +104,12 @@ def test_ingest_counts_match_the_recordings_and_reingest_is_a_noop(
 
     lineage = db.execute(
         text(
-            "SELECT d.source, d.entity_type, d.location, d.raw, r.source AS rsource, r.release FROM pdc_case c "
+            "SELECT d.source, d.entity_type, d.location, d.raw_zstd, r.source AS rsource, r.release FROM pdc_case c "
             "JOIN source_document d ON d.id = c.source_document_id JOIN source_release r ON r.id = d.release_id"
         )
     ).one()
     assert (lineage.source, lineage.entity_type, lineage.rsource) == ("pdc_graphql", "case", "pdc")
-    assert lineage.raw["gdc_case_id"] == CASE["gdc_case_id"] and lineage.release == first.release
+    assert unpack(lineage.raw_zstd)["gdc_case_id"] == CASE["gdc_case_id"] and lineage.release == first.release
     assert "case(case_submitter_id=01BR001) > item 0" in lineage.location
     runs = (
         db.execute(text("SELECT status FROM run WHERE transform = 'ingest_pdc' ORDER BY id")).scalars().all()

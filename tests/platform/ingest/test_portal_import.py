@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from oncograph.db.documents import unpack
 from oncograph.errors import InputFormatError
 from oncograph.ingest.portal_import import import_portal_files
 from oncograph.lineage import whole_document
@@ -144,9 +145,9 @@ def test_stored_documents_give_back_every_row_of_the_file_with_the_header_stored
     _, again, _ = import_portal_files(factory, [part])
 
     headers = db.execute(
-        text("SELECT raw::text, location FROM source_document WHERE entity_type = 'tsv_header'")
+        text("SELECT raw_zstd, location FROM source_document WHERE entity_type = 'tsv_header'")
     ).all()
-    assert [(orjson.loads(raw), where) for raw, where in headers] == [
+    assert [(unpack(raw), where) for raw, where in headers] == [
         (lines[0].rstrip("\n").split("\t"), source.name)
     ]
     assert counts.documents_new == 60 + 1  # the cases and the header, once for 9 batches

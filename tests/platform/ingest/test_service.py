@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from oncograph.db.documents import unpack
 from oncograph.domain import SourceRecord
 from oncograph.ingest.service import ingest_batch
 from oncograph.lineage import ensure_release, lineage_of, start_run
@@ -108,10 +109,10 @@ def test_the_same_document_twice_in_a_batch_is_one_version_and_its_rows_point_to
     )
     assert counts.documents_new == 2
     versions = db.execute(
-        text("SELECT id, raw::text FROM source_document WHERE entity_id = :c ORDER BY id"),
+        text("SELECT id, raw_zstd FROM source_document WHERE entity_id = :c ORDER BY id"),
         {"c": doc["case_id"]},
     ).all()
-    assert [orjson.loads(raw) for _, raw in versions] == [doc, changed]
+    assert [unpack(raw) for _, raw in versions] == [doc, changed]
     pointed = (
         db.execute(
             text(

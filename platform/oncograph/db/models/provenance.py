@@ -6,8 +6,19 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, DateTime, ForeignKey, Index, Integer, Text, UniqueConstraint, func
-from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from oncograph.db.models.base import Base, one_of
@@ -79,9 +90,9 @@ class SourceDocument(Base):
     release_id: Mapped[int] = mapped_column(Integer, ForeignKey("source_release.id"), nullable=False)
     run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("run.id"), nullable=False)
     location: Mapped[str | None] = mapped_column(Text)
-    raw: Mapped[Any] = mapped_column(JSON, nullable=False)
-    """The content as the source sent it, as ``json`` text (migration 0016: never queried inside, and ~2x
-    cheaper to write than ``jsonb``)."""
+    raw_zstd: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    """The content as the source sent it: its JSON text, zstd-compressed by the client
+    (``oncograph.db.documents.pack`` / ``unpack``; migration 0017)."""
     fetched_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
