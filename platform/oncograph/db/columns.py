@@ -6,6 +6,7 @@ sources deliver (``"424.0"``, ``"true"``, ``"No"``) into the column's type, or r
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +44,21 @@ LINEAGE_COLUMNS: Final = frozenset(
 
 class CoercionError(ValueError):
     """A value does not fit its column's type."""
+
+
+#: A UUID already in the form ``str(uuid.UUID(...))`` gives (what GDC sends); anything else is parsed.
+_CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def canonical_uuid(value: Any) -> str:
+    """``str(uuid.UUID(str(value)))``, without parsing a value that is already in that form.
+
+    Raises:
+        ValueError: the value is not a UUID.
+    """
+    if type(value) is str and len(value) == 36 and _CANONICAL_UUID.fullmatch(value):
+        return value
+    return str(uuid.UUID(str(value)))
 
 
 #: SQLAlchemy column types and what ingestion reads them as; the first match wins (BigInteger is an Integer).
@@ -119,7 +135,7 @@ def coerce(value: Any, kind: ColumnType) -> Any:
         raise CoercionError(f"expected true/false, got {value!r}")
     if kind == "uuid":
         try:
-            return str(uuid.UUID(str(value)))
+            return canonical_uuid(value)
         except ValueError:
             raise CoercionError(f"expected a UUID, got {value!r}") from None
     raise AssertionError(kind)  # pragma: no cover

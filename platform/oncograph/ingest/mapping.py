@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import orjson
 
-from oncograph.db.columns import CoercionError, coerce
+from oncograph.db.columns import CoercionError, ColumnType, canonical_uuid, coerce
 from oncograph.db.kinds import CASE_CHILD_LISTS, KIND_BY_NAME, Kind
 from oncograph.domain import Problem, SourceRecord
 
@@ -24,6 +24,12 @@ DERIVED_KEY_NAMESPACE: Final = uuid.UUID("0c6d2f7e-5b7a-4a8e-9a51-6f1e0d3c9b21")
 
 _SLIDE_CODE = re.compile(r"-\d{2}[A-Z]-\d{2}-(DX|TS|BS|MS)[A-Z0-9]*\.", re.IGNORECASE)
 _SLIDE_FORMATS: Final = frozenset({"SVS", "JPEG 2000", "TIFF"})
+
+#: Each kind's value columns filled from its document, in column order, without its key.
+_VALUE_COLUMNS: Final[dict[str, tuple[tuple[str, ColumnType], ...]]] = {
+    name: tuple((c, t) for c, t in kind.spec.columns.items() if c != kind.key)
+    for name, kind in KIND_BY_NAME.items()
+}
 
 
 @dataclass(slots=True)
@@ -317,11 +323,15 @@ class _Mapper:
     def _values(self, kind: str, doc: Mapping[str, Any], where: str) -> dict[str, Any]:
         spec: Kind = KIND_BY_NAME[kind]
         row: dict[str, Any] = {}
-        for name, col_type in spec.spec.columns.items():
-            if name not in doc or name == spec.key:
+        for name, col_type in _VALUE_COLUMNS[kind]:
+            if name not in doc:
+                continue
+            value = doc[name]
+            if value is None or (col_type == "text" and type(value) is str):
+                row[name] = value  # what coerce gives, without the call (most values)
                 continue
             try:
-                row[name] = coerce(doc[name], col_type)
+                row[name] = coerce(value, col_type)
             except CoercionError as exc:
                 self._problem(f"{where} > {name}", str(exc))
         if spec.key in doc and spec.key_type == "text":
@@ -330,7 +340,7 @@ class _Mapper:
 
     def _key(self, value: Any, where: str, name: str) -> str:
         try:
-            return str(uuid.UUID(str(value)))
+            return canonical_uuid(value)
         except ValueError:
             self._problem(f"{where} > {name}", f"expected a GDC UUID, got {value!r}")
             raise _Invalid from None

@@ -290,15 +290,14 @@ def _write_rows(session: Session, encoded: Encoded, *, release_id: int, run_id: 
 
 
 def _merge_by_key(mapped: Sequence[MappedRecord], kind: str, key: str) -> list[dict[str, Any]]:
-    """Rows of one kind across a batch, one per key (later records win; columns are merged)."""
+    """Rows of one kind across a batch, one per key (later records win; columns are merged). A row is
+    copied only when another one shares its key (the mapped rows are never changed)."""
     merged: dict[Any, dict[str, Any]] = {}
     for m in mapped:
         for row in m.rows.get(kind, ()):
             k = row[key]
-            if k in merged:
-                merged[k].update(row)
-            else:
-                merged[k] = dict(row)
+            found = merged.get(k)
+            merged[k] = row if found is None else {**found, **row}
     return list(merged.values())
 
 

@@ -69,7 +69,13 @@ def _stored_as_json(engine: Engine) -> list[str]:
                     "INSERT INTO source_document (source, entity_type, entity_id, content_hash, release_id, "
                     "run_id, raw) VALUES ('gdc_api', 'case', :e, :h, :rel, :run, CAST(:raw AS json))"
                 ),
-                {"e": f"case-{i}", "h": f"h{i}", "rel": release, "run": run, "raw": orjson.dumps(doc).decode()},
+                {
+                    "e": f"case-{i}",
+                    "h": f"h{i}",
+                    "rel": release,
+                    "run": run,
+                    "raw": orjson.dumps(doc).decode(),
+                },
             )
         return list(conn.execute(text("SELECT CAST(raw AS text) FROM source_document ORDER BY id")).scalars())
 
@@ -85,7 +91,9 @@ def test_migration_0017_converts_documents_both_ways(empty_url: str) -> None:
         stored = conn.execute(text("SELECT raw_zstd FROM source_document ORDER BY id")).scalars().all()
         columns = set(
             conn.execute(
-                text("SELECT column_name FROM information_schema.columns WHERE table_name = 'source_document'")
+                text(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'source_document'"
+                )
             ).scalars()
         )
         storage = conn.execute(
@@ -104,7 +112,9 @@ def test_migration_0017_converts_documents_both_ways(empty_url: str) -> None:
 
     command.downgrade(alembic_config(empty_url), "0016")
     with engine.connect() as conn:
-        again = conn.execute(text("SELECT CAST(raw AS text) FROM source_document ORDER BY id")).scalars().all()
+        again = (
+            conn.execute(text("SELECT CAST(raw AS text) FROM source_document ORDER BY id")).scalars().all()
+        )
         options = conn.execute(
             text("SELECT reloptions FROM pg_class WHERE oid = 'source_document'::regclass")
         ).scalar_one()
