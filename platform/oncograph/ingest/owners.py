@@ -22,15 +22,20 @@ from oncograph.ingest.mapping import MappedRecord
 _OWNED: dict[str, Kind] = {k.name: k for k in KINDS if any(p.stage_key == "_patient" for p in k.parents)}
 
 
-def _claims(m: MappedRecord) -> dict[tuple[str, str], str]:
-    """``{(kind, child id): case id}`` for every patient-owned row of a mapped record."""
-    out: dict[tuple[str, str], str] = {}
+Claims = dict[tuple[str, str], str]
+"""``{(kind, child id): case id}`` for every patient-owned row of a mapped record."""
+
+
+def owner_claims(m: MappedRecord) -> Claims:
+    """What :func:`check_child_owners` checks of a record (CPU only: computed off the writing thread)."""
+    out: Claims = {}
     for name, rows in m.rows.items():
         kind = _OWNED.get(name)
         if kind is None:
             continue
+        key = kind.key
         for row in rows:
-            out[(name, str(row[kind.key]))] = str(row["_patient"])
+            out[(name, row[key])] = row["_patient"]
     return out
 
 
@@ -55,9 +60,14 @@ def _stored_owners(session: Session, keys: dict[str, set[str]]) -> dict[tuple[st
     return {(str(name), str(key)): str(case) for name, key, case in rows}
 
 
-def check_child_owners(session: Session, mapped: Sequence[MappedRecord]) -> int:
-    """Add a problem to each record that claims a child id another case owns; returns how many got one."""
-    claims = [_claims(m) for m in mapped]
+def check_child_owners(
+    session: Session, mapped: Sequence[MappedRecord], claims: Sequence[Claims] | None = None
+) -> int:
+    """Add a problem to each record that claims a child id another case owns; returns how many got one.
+
+    ``claims``: each record's :func:`owner_claims`, when already computed."""
+    if claims is None:
+        claims = [owner_claims(m) for m in mapped]
     wanted: dict[str, set[str]] = {}
     for claim in claims:
         for name, key in claim:

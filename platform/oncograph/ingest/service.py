@@ -22,7 +22,7 @@ from oncograph.db.triggers import restore_row_triggers, skip_row_triggers
 from oncograph.domain import Problem, SourceRecord
 from oncograph.domain.records import content_hash
 from oncograph.ingest.mapping import MappedRecord, map_record
-from oncograph.ingest.owners import check_child_owners
+from oncograph.ingest.owners import Claims, check_child_owners, owner_claims
 from oncograph.ingest.writer import (
     LINKS,
     EncodedDocuments,
@@ -170,6 +170,8 @@ class PreparedBatch:
     encoded: Encoded | None = None
     """The writes of the mapped records without problems; used unless the database check of child owners
     refuses one of them (then the rest is encoded again)."""
+    claims: list[Claims] | None = None
+    """Each mapped record's child ids, for the check of child owners (``owners.owner_claims``)."""
 
 
 def prepare_batch(records: Sequence[SourceRecord]) -> PreparedBatch:
@@ -187,7 +189,7 @@ def prepare_batch(records: Sequence[SourceRecord]) -> PreparedBatch:
         else:
             mapped.append(map_record(r))
     encoded = None if deferred else encode([m for m in mapped if not m.problems])
-    return PreparedBatch(records, mapped, deferred, encoded)
+    return PreparedBatch(records, mapped, deferred, encoded, [owner_claims(m) for m in mapped])
 
 
 def ingest_batch(
@@ -215,10 +217,14 @@ def write_batch(
     batch = records if isinstance(records, PreparedBatch) else prepare_batch(records)
     counts = IngestCounts(records=len(batch.records))
     mapped = list(batch.mapped)
+    claims = list(batch.claims) if batch.claims is not None else [owner_claims(m) for m in mapped]
     if batch.deferred:
         resolver = _resolve_submitters(session, batch.records)
-        mapped += [map_record(r, case_ids_by_submitter=resolver) for r in batch.deferred]
-    check_child_owners(session, [m for m in mapped if not m.problems])
+        late = [map_record(r, case_ids_by_submitter=resolver) for r in batch.deferred]
+        mapped += late
+        claims += [owner_claims(m) for m in late]
+    unrefused = [i for i, m in enumerate(mapped) if not m.problems]
+    check_child_owners(session, [mapped[i] for i in unrefused], [claims[i] for i in unrefused])
     good = [m for m in mapped if not m.problems]
     encoded = batch.encoded if batch.encoded is not None and batch.encoded.count == len(good) else None
     refused = _write_isolating(session, good, counts, release_id=release_id, run_id=run_id, encoded=encoded)

@@ -244,7 +244,8 @@ def _upsert_group(
     )
     params: dict[str, Any] = {"rows": encoded, "rel": release_id}
     if doc_ids is not None:
-        params["docs"] = list(doc_ids)
+        # an array literal: binding a list cost the driver ~1.5 us an element, on the writing thread
+        params["docs"] = "{" + ",".join(map(str, doc_ids)) + "}"
     inserted, updated = session.execute(text(sql), params).one()
     return KindCounts(inserted, updated, count - inserted - updated)
 
