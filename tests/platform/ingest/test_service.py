@@ -127,3 +127,48 @@ def test_the_same_document_twice_in_a_batch_is_one_version_and_its_rows_point_to
     assert pointed == [versions[1][0]]
     again = ingest_batch(factory, [_record(copy.deepcopy(changed))], release_id=rel, run_id=run)
     assert again.documents_new == 0
+
+
+def _hit(name: str, *at: str | int) -> dict[str, Any]:
+    value: Any = orjson.loads((DATA / "gdc_api_json" / name).read_bytes())["response"]
+    for key in at:
+        value = value[key]
+    return dict(value)
+
+
+def test_a_record_the_database_refuses_is_quarantined_and_the_rest_lands(
+    factory: sessionmaker[Session], db: Session
+) -> None:
+    """A value the mapping accepts but PostgreSQL refuses (a whole number past the integer range, as a
+    corrupted cell gives) quarantines its record alone, with the database's reason; the other records of the
+    batch land in the same transaction (the refused savepoint is rolled back and split in halves until the
+    refused record is alone)."""
+    gbm = _gbm_case()
+    brca = _hit("gdc_case_by_uuid_expand_diagnoses_TCGA-BH-A0EA.json", "data")
+    hcmi = _hit("gdc_cases_HCMI_filter_classification_metastasis_expand_diagnoses.json", "data", "hits", 0)
+    hcmi["diagnoses"][0]["age_at_diagnosis"] = 10**12  # integer column: out of range
+    records = [
+        _record(gbm),
+        SourceRecord("gdc_api", "case", hcmi["id"], hcmi, hcmi, "case HCMI"),
+        _record(brca),
+    ]
+    rel, run = _setup(factory)
+
+    counts = ingest_batch(factory, records, release_id=rel, run_id=run)
+
+    assert counts.quarantined == {"patient": 1}
+    assert counts.entities()["patient"]["inserted"] == 2
+    (problem,) = counts.problems
+    assert problem.path == "case HCMI" and "the database refused the record" in problem.message
+    assert "out of range" in problem.message
+    stored = db.execute(text("SELECT CAST(case_id AS text) FROM patient ORDER BY 1")).scalars().all()
+    assert stored == sorted([gbm["case_id"], brca["case_id"]])
+    diagnoses = db.execute(
+        text("SELECT count(*) FROM diagnosis d JOIN patient p ON p.id = d.patient_id")
+    ).scalar_one()
+    assert diagnoses == len(gbm["diagnoses"]) + len(brca["diagnoses"])
+    entry = db.execute(text("SELECT entity_id, reasons FROM quarantine WHERE run_id = :r"), {"r": run}).one()
+    assert entry.entity_id == hcmi["id"] and "out of range" in entry.reasons[0]
+    # every stored row points at its own record's document, the refused one's was never stored
+    docs = db.execute(text("SELECT entity_id FROM source_document WHERE run_id = :r ORDER BY 1"), {"r": run})
+    assert docs.scalars().all() == sorted([gbm["case_id"], brca["case_id"]])
