@@ -50,4 +50,9 @@ def pack_base64(raw: Any) -> str:
 
 def unpack(stored: bytes | memoryview) -> Any:
     """The content of a stored document (the value :func:`pack` was given)."""
-    return orjson.loads(zstandard.ZstdDecompressor().decompress(bytes(stored)))
+    return orjson.loads(unpack_json(stored))
+
+
+def unpack_json(stored: bytes | memoryview) -> bytes:
+    """A stored document's JSON text (what :func:`pack_json` was given)."""
+    return zstandard.ZstdDecompressor().decompress(bytes(stored))

@@ -28,7 +28,7 @@ _gc_saved: tuple[int, int, int] = (700, 10, 10)
 
 
 @contextmanager
-def _prompt_switches() -> Iterator[None]:
+def _tuned_interpreter() -> Iterator[None]:
     """Switch threads every :data:`READ_AHEAD_SWITCH_S` while any read-ahead runs, and collect cyclic garbage
     less often (:data:`READ_AHEAD_GC_THRESHOLDS`). Process-wide; restored when the last read-ahead ends.
 
@@ -70,7 +70,7 @@ def one_ahead(items: Iterable[T], work: Callable[[T], U]) -> Generator[U, None, 
         return end
 
     with (
-        _prompt_switches(),
+        _tuned_interpreter(),
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool,
     ):
         pending = pool.submit(step)

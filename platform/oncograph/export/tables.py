@@ -451,9 +451,8 @@ def manifest_lines(conn: Connection, query: Query) -> Iterator[bytes]:
     raw = conn.connection.driver_connection
     assert raw is not None
     statement, params = query.copy(conn, "csv, DELIMITER E'\\x02', QUOTE E'\\x01'")
-    yield from copy_out(
-        raw, statement, params
-    )  # closed with this generator (a stream left early is cancelled)
+    # closed with this generator (a stream left early is cancelled)
+    yield from copy_out(raw, statement, params)
 
 
 def idc_manifest_query(version_id: int) -> Query:

@@ -167,11 +167,11 @@ class PreparedBatch:
     records: Sequence[SourceRecord]
     mapped: list[MappedRecord]
     deferred: list[SourceRecord]
+    claims: list[Claims]
+    """Each mapped record's child ids, for the check of child owners (``owners.owner_claims``)."""
     encoded: Encoded | None = None
     """The writes of the mapped records without problems; used unless the database check of child owners
     refuses one of them (then the rest is encoded again)."""
-    claims: list[Claims] | None = None
-    """Each mapped record's child ids, for the check of child owners (``owners.owner_claims``)."""
 
 
 def prepare_batch(records: Sequence[SourceRecord]) -> PreparedBatch:
@@ -189,7 +189,7 @@ def prepare_batch(records: Sequence[SourceRecord]) -> PreparedBatch:
         else:
             mapped.append(map_record(r))
     encoded = None if deferred else encode([m for m in mapped if not m.problems])
-    return PreparedBatch(records, mapped, deferred, encoded, [owner_claims(m) for m in mapped])
+    return PreparedBatch(records, mapped, deferred, [owner_claims(m) for m in mapped], encoded)
 
 
 def ingest_batch(
@@ -217,7 +217,7 @@ def write_batch(
     batch = records if isinstance(records, PreparedBatch) else prepare_batch(records)
     counts = IngestCounts(records=len(batch.records))
     mapped = list(batch.mapped)
-    claims = list(batch.claims) if batch.claims is not None else [owner_claims(m) for m in mapped]
+    claims = list(batch.claims)
     if batch.deferred:
         resolver = _resolve_submitters(session, batch.records)
         late = [map_record(r, case_ids_by_submitter=resolver) for r in batch.deferred]

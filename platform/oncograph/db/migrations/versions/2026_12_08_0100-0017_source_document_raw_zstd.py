@@ -18,10 +18,9 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-import zstandard
 from alembic import op
 
-from oncograph.db.documents import pack_json
+from oncograph.db.documents import pack_json, unpack_json
 
 revision: str = "0017"
 down_revision: str | Sequence[str] | None = "0016"
@@ -60,7 +59,7 @@ def downgrade() -> None:
         "SELECT id, raw_zstd FROM source_document WHERE id > :last ORDER BY id LIMIT :n",
         "UPDATE source_document d SET raw = s.v "
         "FROM json_to_recordset(CAST(:rows AS json)) AS s(id bigint, v json) WHERE d.id = s.id",
-        lambda value: orjson.Fragment(zstandard.ZstdDecompressor().decompress(bytes(value))),
+        lambda value: orjson.Fragment(unpack_json(value)),
     )
     op.execute("ALTER TABLE source_document ALTER COLUMN raw SET NOT NULL")
     op.execute("ALTER TABLE source_document RESET (toast_tuple_target)")
